@@ -1,0 +1,201 @@
+"""The bus contract every role is written against, and what is common to both buses.
+
+Two implementations keep the same semantics: :class:`infra.rabbit.RabbitBus` (pika, one
+connection per process) and :class:`infra.memory.MemoryBus` (in-process, for ``botwerk up``
+with no broker). One test suite runs against both.
+
+>>> await bus.declare(topology.for_worker(names, "echo", limits))
+>>> await bus.publish(names.infer, "echo", Outgoing.of(request, reply_to=my_queue))
+>>> sub = await bus.consume(names.infer_queue("echo"), handler, prefetch=8)
+
+Semantics both keep:
+- ``publish`` returns once the broker has confirmed the message. It raises ``Unroutable``
+  (mandatory and no queue matched), ``Rejected`` (nack: queue full) or ``PublishFailed`` (no
+  confirm in time); if the connection drops first it publishes again once reconnected, so a
+  message may arrive twice (consumers deduplicate by ``message_id``), never zero times.
+- ``consume`` hands each delivery to ``handler`` in its own task, at most ``prefetch`` at a
+  time. The handler settles the delivery exactly once (``ack``/``requeue``/``discard``); one
+  left unsettled when the handler returns is acked, one whose handler raised is dead-lettered
+  (see :mod:`infra.consumer`). Unsettled deliveries go back to the queue if the consumer dies.
+- Work queues count deliveries (``x-delivery-count``) and dead-letter past their limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+from schemas import CONTENT_TYPE, Envelope, encode
+
+from .topology import Declarable, Names
+
+log = logging.getLogger("botwerk.bus")
+
+TRACE_HEADER = "x-botwerk-trace"
+DEADLINE_HEADER = "x-botwerk-deadline"
+REASON_HEADER = "x-botwerk-reason"
+DEAD_QUEUE_HEADER = "x-botwerk-queue"
+
+Settlement = Literal["ack", "requeue", "discard"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to publish: body plus the AMQP properties Botwerk uses."""
+
+    body: bytes
+    type: str
+    message_id: str = field(default_factory=new_id)
+    correlation_id: str | None = None
+    reply_to: str | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+    expiration_ms: int | None = None
+    content_type: str = CONTENT_TYPE
+    persistent: bool = True
+
+    @classmethod
+    def of(
+        cls,
+        message: Envelope,
+        *,
+        trace: str | None = None,
+        deadline_ms: int | None = None,
+        **properties: Any,
+    ) -> Outgoing:
+        """Encode ``message``; ``trace``/``deadline_ms`` go into the Botwerk headers."""
+        headers: dict[str, Any] = dict(properties.pop("headers", {}))
+        if trace:
+            headers[TRACE_HEADER] = trace
+        if deadline_ms is not None:
+            headers[DEADLINE_HEADER] = deadline_ms
+        return cls(encode(message), message.TYPE, headers=headers, **properties)
+
+
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """One message handed to a consumer; settle it exactly once."""
+
+    queue: str
+    exchange: str
+    routing_key: str
+    message: Outgoing
+    redelivered: bool
+    _settle: Callable[[Settlement], None] = field(repr=False)
+    settled: Settlement | None = None
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return self.message.headers
+
+    @property
+    def delivery_count(self) -> int:
+        """Earlier deliveries of this message that were not acked (quorum queues count them)."""
+        return int(self.headers.get("x-delivery-count") or 0)
+
+    @property
+    def trace(self) -> str | None:
+        value = self.headers.get(TRACE_HEADER)
+        return str(value) if value else None
+
+    @property
+    def deadline_ms(self) -> int | None:
+        value = self.headers.get(DEADLINE_HEADER)
+        return int(value) if isinstance(value, int | float) and value > 0 else None
+
+    def expired(self) -> bool:
+        deadline = self.deadline_ms
+        return deadline is not None and now_ms() >= deadline
+
+    def ack(self) -> None:
+        self._settle_once("ack")
+
+    def requeue(self) -> None:
+        self._settle_once("requeue")
+
+    def discard(self) -> None:
+        """Reject without requeue: the queue's own dead-lettering takes it (reason ``rejected``)."""
+        self._settle_once("discard")
+
+    def _settle_once(self, how: Settlement) -> None:
+        if self.settled is not None:
+            log.warning("%s already %s; ignoring %s", self.message.message_id, self.settled, how)
+            return
+        self.settled = how
+        self._settle(how)
+
+
+Handler = Callable[[Delivery], Coroutine[Any, Any, None]]
+
+
+class Subscription(Protocol):
+    queue: str
+
+    async def cancel(self) -> None:
+        """Stop receiving; wait for the handlers in flight; never raises."""
+
+
+class Bus(Protocol):
+    kind: str
+    """``rabbitmq`` or ``memory``."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def declare(self, items: Iterable[Declarable]) -> None:
+        """Declare idempotently, and again after every reconnect."""
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        message: Outgoing,
+        *,
+        mandatory: bool = False,
+        timeout: float | None = None,
+    ) -> None: ...
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Subscription: ...
+
+    async def delete_queue(self, name: str) -> None: ...
+
+    async def delete_exchange(self, name: str) -> None: ...
+
+
+async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -> None:
+    """Move ``delivery`` to ``{ns}.dead`` with ``reason`` in a header, then ack it.
+
+    If the dead letter cannot be published, the original is requeued instead: it comes back,
+    counts toward the delivery limit, and the broker dead-letters it at the limit. Never lost.
+    """
+    log.warning(
+        "dead-lettering %s from %s: %s", delivery.message.message_id, delivery.queue, reason
+    )
+    headers = {**delivery.headers, REASON_HEADER: reason[:1000], DEAD_QUEUE_HEADER: delivery.queue}
+    copy = replace(delivery.message, headers=headers, expiration_ms=None)
+    try:
+        await bus.publish(names.dlx, delivery.queue, copy)
+    except Exception as exc:
+        log.error("could not dead-letter %s (%s); requeued", delivery.message.message_id, exc)
+        delivery.requeue()
+        return
+    delivery.ack()
+
+
+def dead_reason(headers: dict[str, Any]) -> str:
+    """Why a message in ``{ns}.dead`` is there: our header, or the broker's x-death reason."""
+    if reason := headers.get(REASON_HEADER):
+        return str(reason)
+    return str(headers.get("x-first-death-reason", "unknown"))

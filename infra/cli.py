@@ -1,0 +1,190 @@
+"""The ``botwerk`` command: each role of the mesh as its own process, or all in one (``up``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+import click
+
+from schemas import BotwerkError
+
+from . import logs
+from .bus import Bus
+from .memory import MemoryBus
+from .process import run_roles
+from .registry import BOTS, MODELS, TRANSPORTS
+from .settings import Settings
+
+NEEDS_BROKER = (
+    "BOTWERK_AMQP_URL is not set: `botwerk {role}` runs over RabbitMQ. Start one "
+    "(`rabbitmq-server -detached`), then "
+    "export BOTWERK_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ - or try everything "
+    "in one process, no broker needed, with `botwerk up`."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR  [env BOTWERK_LOG_LEVEL]"
+)
+@click.version_option(package_name="botwerk")
+@click.pass_context
+def main(ctx: click.Context, log_level: str | None) -> None:
+    """Botwerk: chat platforms, bot logic and language models, joined by RabbitMQ.
+
+    \b
+    Try it in one process (no broker needed):
+      botwerk up
+    Run each role as its own process over RabbitMQ (scale by starting more):
+      export BOTWERK_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/
+      botwerk worker echo
+      botwerk core demo
+      botwerk transport console --bot demo
+
+    Settings come from BOTWERK_* environment variables and ./botwerk.toml
+    (or the file in BOTWERK_CONFIG); see the README for the list.
+    """
+    ctx.obj = {"log_level": log_level}
+
+
+@main.command()
+@click.option("--bot", default="demo", show_default=True, help="The bot whose core to run.")
+@click.option("--model", "models", multiple=True, default=["echo"], show_default=True,
+              help="A model to serve; repeat for several.")  # fmt: skip
+@click.option("--transport", "kind", default="console", show_default=True, help="How to chat.")
+@click.pass_obj
+def up(obj: dict[str, Any], bot: str, models: tuple[str, ...], kind: str) -> None:
+    """Run a whole mesh in this process: model workers, the bot's core and a transport.
+
+    Uses RabbitMQ when BOTWERK_AMQP_URL is set, otherwise an in-process bus with the same
+    semantics, so a fresh machine can chat with the demo bot at once. With the console
+    transport, type a message per line; end of input (Ctrl-D) waits for the last replies
+    and exits, so `printf 'hello\\n' | botwerk up` works in scripts.
+    """
+    from cores.runtime import Core
+    from transports.base import TransportRole
+    from workers.runtime import Worker
+
+    settings = _settings(obj, "up", default_level="WARNING")
+    bus = _bus(settings, f"up {bot}") if settings.amqp_url else MemoryBus()
+    where = (
+        f"RabbitMQ at {settings.amqp_url_redacted}"
+        if settings.amqp_url
+        else "in-process (set BOTWERK_AMQP_URL to use RabbitMQ)"
+    )
+    click.echo(f"botwerk up: bus {where}; bot {bot}; models {', '.join(models)}; "
+               f"transport {kind}; namespace {settings.namespace}", err=True)  # fmt: skip
+    workers = [Worker(bus, settings, _model(settings, name)) for name in models]
+    core = Core(bus, settings, _load(BOTS, bot)(settings))
+    transport = TransportRole(bus, settings, _load(TRANSPORTS, kind)(settings, bot), bot)
+    _run(run_roles(bus, [*workers, core, transport]))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--name", help="Serve under this name: queue {ns}.infer.<name>  [default: MODEL]")
+@click.option("--max-batch", type=int, help="Most requests per batch  [env BOTWERK_MAX_BATCH]")
+@click.option(
+    "--max-wait-ms", type=float, help="Longest wait to fill a batch  [env BOTWERK_MAX_WAIT_MS]"
+)
+@click.pass_obj
+def worker(obj: dict[str, Any], model: str, name: str | None, max_batch: int | None,
+           max_wait_ms: float | None) -> None:  # fmt: skip
+    """Serve MODEL: load it once, keep it resident, answer {ns}.infer.<name> in batches.
+
+    MODEL is a registered model kind (see `botwerk worker --help`; built in: echo) or a
+    `module:Class`. Start more workers of the same model to scale: they compete on one queue.
+    """
+    from workers.runtime import Worker
+
+    settings = _settings(obj, f"worker:{model}", max_batch=max_batch, max_wait_ms=max_wait_ms)
+    instance = _model(settings, model, name)
+    bus = _bus(settings, f"worker {instance.name} {settings.instance}", role="worker")
+    _run(run_roles(bus, [Worker(bus, settings, instance)]))
+
+
+@main.command()
+@click.argument("bot")
+@click.pass_obj
+def core(obj: dict[str, Any], bot: str) -> None:
+    """Run BOT's logic: answer {ns}.core.<bot>, calling model workers as it needs.
+
+    Start more cores of the same bot to scale: they compete on one queue. A core holds no
+    model, so restarting one is instant.
+    """
+    from cores.runtime import Core
+
+    settings = _settings(obj, f"core:{bot}")
+    bus = _bus(settings, f"core {bot} {settings.instance}", role="core")
+    _run(run_roles(bus, [Core(bus, settings, _load(BOTS, bot)(settings))]))
+
+
+@main.command()
+@click.argument("kind", required=False)
+@click.option("--bot", help="The bot this transport talks to.")
+@click.option("--list", "list_kinds", is_flag=True, help="List the installed transports.")
+@click.pass_obj
+def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds: bool) -> None:
+    """Bridge a chat platform (KIND) to BOT: publish what users say, deliver what BOT answers.
+
+    Transports come from Botwerk and from any installed package that registers one under the
+    `botwerk.transports` entry point group; `--list` shows them.
+    """
+    from transports.base import TransportRole
+
+    if list_kinds:
+        for name in TRANSPORTS.names():
+            click.echo(f"{name}\t{TRANSPORTS.path(name)}")
+        return
+    if not kind or not bot:
+        raise click.UsageError("give a transport and a bot: botwerk transport console --bot demo")
+    settings = _settings(obj, f"transport:{kind}")
+    bus = _bus(settings, f"transport {kind} {bot} {settings.instance}", role="transport")
+    instance = _load(TRANSPORTS, kind)(settings, bot)
+    _run(run_roles(bus, [TransportRole(bus, settings, instance, bot)]))
+
+
+def _settings(
+    obj: dict[str, Any], role: str, default_level: str | None = None, **overrides: Any
+) -> Settings:
+    try:
+        settings = Settings.load(log_level=obj.get("log_level"), **overrides)
+    except BotwerkError as exc:
+        raise click.ClickException(str(exc)) from None
+    level = settings.log_level
+    if default_level and obj.get("log_level") is None and "BOTWERK_LOG_LEVEL" not in os.environ:
+        level = default_level
+    logs.setup(level, settings.log_format, role)
+    return settings
+
+
+def _bus(settings: Settings, name: str, role: str = "") -> Bus:
+    from .rabbit import RabbitBus
+
+    if not settings.amqp_url:
+        raise click.ClickException(NEEDS_BROKER.format(role=role))
+    return RabbitBus(settings, name=name)
+
+
+def _model(settings: Settings, kind: str, name: str | None = None) -> Any:
+    return _load(MODELS, kind)(settings, name or kind.rpartition(":")[2].lower())
+
+
+def _load(registry: Any, name: str) -> Any:
+    try:
+        return registry.load(name)
+    except BotwerkError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.run(main_coroutine)
+    except BotwerkError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,123 @@
+"""Settings for every role, read in one place: arguments, then ``BOTWERK_*``, then botwerk.toml.
+
+>>> Settings.load(namespace="test").exchange("inbound")
+'test.inbound'
+
+The file is ``./botwerk.toml`` or the path in ``BOTWERK_CONFIG``; its keys are the field names
+below (``amqp_url = "amqp://..."``). Unknown keys are refused with the list of known ones, so a
+typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from schemas import BotwerkError
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class ConfigError(BotwerkError):
+    """Settings that cannot be used; the message names the setting and the fix."""
+
+
+class Settings(BaseSettings):
+    """Everything a Botwerk process can be configured with (env var: ``BOTWERK_`` + NAME)."""
+
+    model_config = SettingsConfigDict(env_prefix="BOTWERK_", extra="forbid", frozen=True)
+
+    amqp_url: str | None = Field(
+        None, description="RabbitMQ URL; unset: `up` uses the in-process bus"
+    )
+    namespace: str = Field("botwerk", description="prefix of every exchange and queue")
+    instance: str = Field(default_factory=lambda: uuid.uuid4().hex[:8], description="this process")
+    deadline_ms: int = Field(30_000, gt=0, description="time a user waits before 'took too long'")
+    prefetch: int = Field(32, gt=0, description="unacked messages a core handles at once")
+    delivery_limit: int = Field(5, gt=0, description="deliveries before a message is dead-lettered")
+    max_queue_length: int = Field(100_000, gt=0, description="work queue bound; beyond it: busy")
+    max_message_bytes: int = Field(256 * 1024, gt=0, description="body size cap")
+    heartbeat_s: int = Field(30, ge=0, description="AMQP heartbeat unless the URL sets one")
+    publish_timeout_s: float = Field(30.0, gt=0, description="wait for a broker confirm")
+    reconnect_min_s: float = Field(0.5, gt=0, description="first reconnect backoff")
+    reconnect_max_s: float = Field(30.0, gt=0, description="reconnect backoff cap")
+    max_batch: int = Field(16, gt=0, description="most requests a worker runs in one batch")
+    max_wait_ms: float = Field(5.0, ge=0, description="longest a worker waits to fill a batch")
+    models: str = Field("file://./models", description="model store URL")
+    device: str = Field("auto", description="torch device for workers: auto, cpu, cuda, cuda:1")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["text", "json"] = Field("text", description="log line format")
+
+    @field_validator("namespace", "instance")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use lower-case letters, digits, '-' and '_' (it names queues)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_path())
+        return init_settings, env_settings, toml
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the settings; a bad value raises :class:`ConfigError` naming it and the fix."""
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc)) from None
+
+    def exchange(self, name: str) -> str:
+        """``{ns}.name``: the full name of one of the namespace's exchanges or queues."""
+        return f"{self.namespace}.{name}"
+
+    @property
+    def amqp_url_redacted(self) -> str:
+        """The broker URL with its password hidden, fit for logs and banners."""
+        return redact_url(self.amqp_url or "")
+
+
+def config_path() -> Path:
+    """The config file: ``BOTWERK_CONFIG`` or ``./botwerk.toml`` (it need not exist)."""
+    return Path(os.environ.get("BOTWERK_CONFIG", "botwerk.toml"))
+
+
+def redact_url(url: str) -> str:
+    """``amqp://guest:***@host:5672/``: the URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(Settings.model_fields)
+            lines.append(f"unknown setting {name!r} (in {config_path()} or env); known: {known}")
+        else:
+            lines.append(f"setting {name} (env BOTWERK_{name.upper()}): {err['msg']}")
+    return "; ".join(lines)

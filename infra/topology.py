@@ -1,0 +1,139 @@
+"""The names and shapes of every exchange and queue, as value objects.
+
+A role asks for what it needs (``for_core(names, "demo")``) and hands the result to the bus,
+whose one declarer applies it idempotently and again after every reconnect.
+
+>>> names = Names("botwerk")
+>>> names.core_queue("demo"), names.infer_queue("echo"), names.reply_queue("core", "a1")
+('botwerk.core.demo', 'botwerk.infer.echo', 'botwerk.reply.core.a1')
+
+Work queues are quorum queues with a delivery limit *and* a dead-letter exchange: without the
+exchange, RabbitMQ 3.10 silently drops a message over the limit. They are bounded with
+``reject-publish``, so a publisher past the bound gets a nack (and its user "busy") instead of
+the oldest message vanishing; that overflow mode also enables at-least-once dead-lettering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+REPLY_QUEUE_EXPIRES_MS = 300_000  # a reply queue outlives a restart, not its process by long
+
+ExchangeKind = Literal["direct", "topic", "fanout"]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    name: str
+    kind: ExchangeKind
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict, hash=False)
+    durable: bool = True
+
+    @property
+    def delivery_limit(self) -> int | None:
+        limit = self.arguments.get("x-delivery-limit")
+        return int(limit) if limit is not None else None
+
+    @property
+    def dead_letter_exchange(self) -> str | None:
+        return self.arguments.get("x-dead-letter-exchange")
+
+    @property
+    def max_length(self) -> int | None:
+        length = self.arguments.get("x-max-length")
+        return int(length) if length is not None else None
+
+
+@dataclass(frozen=True)
+class Binding:
+    queue: str
+    exchange: str
+    routing_key: str
+
+
+Declarable = Exchange | Queue | Binding
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How work queues are bounded; from Settings."""
+
+    delivery_limit: int = 5
+    max_length: int = 100_000
+
+
+class Names:
+    """Every name in one namespace, so no module spells ``f"{ns}.…"`` itself."""
+
+    def __init__(self, namespace: str) -> None:
+        self.ns = namespace
+        self.inbound = f"{namespace}.inbound"
+        self.infer = f"{namespace}.infer"
+        self.events = f"{namespace}.events"
+        self.dlx = f"{namespace}.dlx"
+        self.dead = f"{namespace}.dead"
+
+    def core_queue(self, bot: str) -> str:
+        return f"{self.ns}.core.{bot}"
+
+    def infer_queue(self, model: str) -> str:
+        return f"{self.ns}.infer.{model}"
+
+    def reply_queue(self, role: str, instance: str) -> str:
+        return f"{self.ns}.reply.{role}.{instance}"
+
+    @staticmethod
+    def inbound_key(bot: str, transport: str) -> str:
+        return f"{bot}.{transport}"
+
+
+def work_queue(name: str, dlx: str, limits: Limits) -> Queue:
+    """A quorum queue that competing consumers share, dead-lettering what it cannot deliver."""
+    return Queue(
+        name,
+        {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": limits.delivery_limit,
+            "x-dead-letter-exchange": dlx,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            "x-max-length": limits.max_length,
+        },
+    )
+
+
+def base(names: Names) -> list[Declarable]:
+    """What every role needs: the exchanges, and the dead-letter queue bound to catch all."""
+    return [
+        Exchange(names.inbound, "topic"),
+        Exchange(names.infer, "direct"),
+        Exchange(names.events, "topic"),
+        Exchange(names.dlx, "topic"),
+        Queue(names.dead, {"x-queue-type": "quorum"}),
+        Binding(names.dead, names.dlx, "#"),
+    ]
+
+
+def for_core(names: Names, bot: str, limits: Limits) -> list[Declarable]:
+    queue = names.core_queue(bot)
+    return [
+        *base(names),
+        work_queue(queue, names.dlx, limits),
+        Binding(queue, names.inbound, f"{bot}.*"),
+    ]
+
+
+def for_worker(names: Names, model: str, limits: Limits) -> list[Declarable]:
+    queue = names.infer_queue(model)
+    return [*base(names), work_queue(queue, names.dlx, limits), Binding(queue, names.infer, model)]
+
+
+def reply_queue(name: str) -> Queue:
+    """A process's own reply queue: survives a broker restart, expires once the process is gone."""
+    return Queue(name, {"x-expires": REPLY_QUEUE_EXPIRES_MS})

@@ -1,0 +1,37 @@
+"""Message types, MessagePack encode/decode and schema errors: the wire contract in code."""
+
+from .codec import CONTENT_TYPE, DEFAULT_MAX_BYTES, TYPES, decode, encode, validate
+from .errors import BotwerkError, SchemaError
+from .messages import (
+    ComponentEvent,
+    Envelope,
+    Error,
+    ErrorCode,
+    Inbound,
+    InferReply,
+    InferRequest,
+    ModelPublished,
+    Reply,
+    User,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_MAX_BYTES",
+    "TYPES",
+    "BotwerkError",
+    "ComponentEvent",
+    "Envelope",
+    "Error",
+    "ErrorCode",
+    "Inbound",
+    "InferReply",
+    "InferRequest",
+    "ModelPublished",
+    "Reply",
+    "SchemaError",
+    "User",
+    "decode",
+    "encode",
+    "validate",
+]

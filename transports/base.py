@@ -1,0 +1,230 @@
+"""The transport contract, and the mesh side every transport shares.
+
+A transport is a thin adapter between one platform connection and the mesh. It implements
+:class:`Transport` (a handful of members) and leaves everything else to :class:`Gateway`:
+
+>>> gateway = Gateway(bus, settings, transport, bot="demo")
+>>> await gateway.start()
+>>> await gateway.submit(conversation="C1", user=User(id="U1"), text="hi", event_id="Ev1")
+
+The gateway publishes each message to ``{ns}.inbound`` with key ``<bot>.<transport>``, a
+deadline and its own reply queue; delivers each reply once through ``transport.send``, then
+acks it; drops a platform event it has already seen (platform retries) and a reply it has
+already delivered (redelivered work); and, when the deadline passes with no reply, sends the
+user one "took too long" instead. :func:`serve_forever` reconnects a transport whose platform
+connection fails with one of its ``recoverable_errors``, with backoff, jitter and a cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, ClassVar, Protocol
+
+from infra import messages, topology
+from infra.backoff import delays
+from infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
+from infra.errors import DeadLetter, PublishFailed, Rejected, Unroutable
+from infra.logs import trace
+from infra.rpc import Replies, SeenIds
+from infra.settings import Settings
+from schemas import Envelope, Inbound, Reply, User
+
+log = logging.getLogger("botwerk.transport")
+
+GOOD_RUN_S = 30.0  # a connection that lasted this long resets the backoff
+
+
+class Transport(Protocol):
+    """A platform bridge. Construct as ``cls(settings, bot)``."""
+
+    name: ClassVar[str]
+    """The kind, as in ``botwerk transport <name>``; also the inbound routing key's suffix."""
+    max_text: ClassVar[int | None]
+    """The longest reply text the platform takes in one message (``None``: no limit)."""
+    recoverable_errors: ClassVar[tuple[type[BaseException], ...]]
+    """Errors from ``run`` that mean "reconnect": ``serve_forever`` retries after them."""
+
+    async def run(self, gateway: Gateway) -> None:
+        """Connect and hand every message to ``gateway.submit`` until the platform ends."""
+
+    async def send(self, reply: Reply) -> None:
+        """Deliver one reply to the platform (into ``reply.conversation``/``reply.thread``)."""
+
+    async def stop(self) -> None:
+        """Make ``run`` return soon; never raises."""
+
+
+class Gateway:
+    """The mesh side of one transport process."""
+
+    def __init__(self, bus: Bus, settings: Settings, transport: Transport, bot: str) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.transport = transport
+        self.bot = bot
+        self.names = topology.Names(settings.namespace)
+        queue = self.names.reply_queue("transport", f"{transport.name}-{settings.instance}")
+        self.replies = Replies(bus, self.names, queue, on_unmatched=self._on_reply)
+        self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._answered = SeenIds()
+        self._events = SeenIds()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.bus.declare(topology.base(self.names))
+        await self.replies.start()
+
+    async def stop(self) -> None:
+        await self.replies.stop()
+        for timer in self._pending.values():
+            timer.cancel()
+
+    async def drain(self) -> None:
+        """Wait until every message submitted so far is answered or has timed out."""
+        await self._idle.wait()
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+
+    async def submit(
+        self,
+        *,
+        conversation: str,
+        user: User,
+        text: str,
+        thread: str | None = None,
+        direct: bool = True,
+        event_id: str | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> str | None:
+        """Publish one user message; its id, or None when ``event_id`` was seen already."""
+        if event_id is not None:
+            if event_id in self._events:
+                log.info("platform event %s seen already; dropped", event_id)
+                return None
+            self._events.add(event_id)
+        inbound = Inbound(
+            bot=self.bot, transport=self.transport.name, conversation=conversation, user=user,
+            text=text, thread=thread, direct=direct, sent_at=time.time(), meta=meta or {},
+        )  # fmt: skip
+        message_id = new_id()
+        with trace(message_id[:16]):
+            await self._publish(inbound, message_id)
+        return message_id
+
+    async def _publish(self, inbound: Inbound, message_id: str) -> None:
+        deadline = now_ms() + self.settings.deadline_ms
+        loop = asyncio.get_running_loop()
+        self._pending[message_id] = loop.call_later(
+            self.settings.deadline_ms / 1000, self._expire, message_id, inbound
+        )
+        self._idle.clear()
+        message = Outgoing.of(
+            inbound, message_id=message_id, reply_to=self.replies.queue,
+            trace=message_id[:16], deadline_ms=deadline,
+        )  # fmt: skip
+        key = topology.Names.inbound_key(self.bot, self.transport.name)
+        try:
+            await self.bus.publish(
+                self.names.inbound, key, message, mandatory=True,
+                timeout=self.settings.deadline_ms / 1000,
+            )  # fmt: skip
+            log.info("message %s published to %s", message_id, key)
+        except Unroutable:
+            await self._fail(message_id, inbound, "no_worker", messages.NO_CORE)
+        except Rejected:
+            await self._fail(message_id, inbound, "busy", messages.BUSY)
+        except PublishFailed as exc:
+            log.warning("could not publish %s: %s", message_id, exc)
+            await self._fail(message_id, inbound, "timeout", messages.UNREACHABLE)
+
+    async def _on_reply(self, reply: Envelope, delivery: Delivery) -> None:
+        if not isinstance(reply, Reply):
+            raise DeadLetter(f"a transport's reply queue takes {Reply.TYPE}, not {reply.TYPE}")
+        correlation_id = delivery.message.correlation_id or ""
+        if correlation_id in self._answered:
+            log.info("reply to %s already delivered; duplicate dropped", correlation_id)
+            return
+        self._settle(correlation_id)
+        await self._deliver(reply)
+
+    def _expire(self, message_id: str, inbound: Inbound) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._fail(message_id, inbound, "timeout", messages.TOOK_TOO_LONG)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fail(self, message_id: str, inbound: Inbound, code: str, text: str) -> None:
+        if message_id in self._answered:
+            return
+        self._settle(message_id)
+        log.warning("message %s: %s", message_id, code)
+        reply = Reply(
+            bot=self.bot, conversation=inbound.conversation, thread=inbound.thread,
+            text=text.format(bot=self.bot), error=code,
+        )  # fmt: skip
+        try:
+            await self._deliver(reply)
+        except Exception:
+            log.exception("could not tell the user about %s", code)
+
+    def _settle(self, message_id: str) -> None:
+        self._answered.add(message_id)
+        if timer := self._pending.pop(message_id, None):
+            timer.cancel()
+        if not self._pending:
+            self._idle.set()
+
+    async def _deliver(self, reply: Reply) -> None:
+        if reply.text:
+            await self.transport.send(reply)
+
+
+async def serve_forever(transport: Transport, gateway: Gateway, settings: Settings) -> None:
+    """``transport.run`` until it returns, reconnecting after its recoverable errors."""
+    loop = asyncio.get_running_loop()
+    backoff = delays(settings.reconnect_min_s, settings.reconnect_max_s)
+    while True:
+        started = loop.time()
+        try:
+            await transport.run(gateway)
+            return
+        except transport.recoverable_errors as exc:
+            if loop.time() - started > GOOD_RUN_S:
+                backoff = delays(settings.reconnect_min_s, settings.reconnect_max_s)
+            delay = next(backoff)
+            log.warning(
+                "%s connection failed (%s); reconnecting in %.1fs", transport.name, exc, delay
+            )
+            await asyncio.sleep(delay)
+
+
+class TransportRole:
+    """A transport and its gateway as one role; ``finished`` is done when the platform ends."""
+
+    role = "transport"
+
+    def __init__(self, bus: Bus, settings: Settings, transport: Transport, bot: str) -> None:
+        self.transport = transport
+        self.settings = settings
+        self.gateway = Gateway(bus, settings, transport, bot)
+        self.finished: asyncio.Task[Any] | None = None
+
+    async def start(self) -> None:
+        await self.gateway.start()
+        self.finished = asyncio.create_task(self._serve(), name=f"transport-{self.transport.name}")
+
+    async def _serve(self) -> None:
+        await serve_forever(self.transport, self.gateway, self.settings)
+        await self.gateway.drain()
+
+    async def stop(self) -> None:
+        await self.transport.stop()
+        if self.finished is not None and not self.finished.done():
+            self.finished.cancel()
+            await asyncio.wait([self.finished], timeout=5)
+        await self.gateway.stop()

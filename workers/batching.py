@@ -1,0 +1,136 @@
+"""Dynamic batching: one owner loop per resident model, compute on the model's own thread.
+
+>>> batcher = Batcher(model.predict, max_batch=16, max_wait_ms=2, executor=executor)
+>>> task = asyncio.create_task(batcher.run())
+>>> output = await batcher.submit(model_input)
+
+Each request carries its own future. The loop takes the first waiting request, then whatever
+else is queued, waiting at most ``max_wait_ms`` for the batch to fill to ``max_batch``, and runs
+``predict(inputs)`` on the executor so the event loop (and with it the AMQP heartbeats) never
+stalls. It checks that outputs match inputs one to one. If a batch raises, its requests are run
+again one by one, so one bad input fails only its own request. A request whose deadline passed
+while it queued is failed with :class:`DeadlineExceeded` and never computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from infra.bus import now_ms
+from infra.errors import DeadlineExceeded
+from infra.logs import in_context
+from schemas import BotwerkError
+
+log = logging.getLogger("botwerk.batching")
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class BatchMismatch(BotwerkError):
+    """``predict`` returned a different number of outputs than it was given inputs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batched(Generic[Out]):
+    """One request's output, with the batch it was computed in."""
+
+    output: Out
+    batch_size: int
+    compute_ms: float
+
+
+@dataclass(slots=True)
+class _Pending(Generic[In, Out]):
+    item: In
+    deadline_ms: int | None
+    future: asyncio.Future[Batched[Out]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Batcher(Generic[In, Out]):
+    """Collects concurrent requests into batches for one model."""
+
+    def __init__(
+        self,
+        predict: Callable[[list[In]], Sequence[Out]],
+        *,
+        max_batch: int,
+        max_wait_ms: float,
+        executor: Executor,
+    ) -> None:
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
+        self._predict = predict
+        self._max_batch = max_batch
+        self._max_wait = max_wait_ms / 1000
+        self._executor = executor
+        self._queue: asyncio.Queue[_Pending[In, Out]] = asyncio.Queue()
+
+    async def submit(self, item: In, deadline_ms: int | None = None) -> Batched[Out]:
+        """The model's output for ``item``; raises what ``predict`` raised on it alone."""
+        pending: _Pending[In, Out] = _Pending(item, deadline_ms)
+        self._queue.put_nowait(pending)
+        return await pending.future
+
+    async def run(self) -> None:
+        """The owner loop; runs until cancelled."""
+        while True:
+            batch = await self._collect()
+            live = [p for p in batch if not p.future.done() and not self._expire(p)]
+            if live:
+                await self._compute(live)
+
+    async def _collect(self) -> list[_Pending[In, Out]]:
+        batch = [await self._queue.get()]
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._max_wait
+        while len(batch) < self._max_batch:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = give_up - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    @staticmethod
+    def _expire(pending: _Pending[In, Out]) -> bool:
+        if pending.deadline_ms is None or now_ms() < pending.deadline_ms:
+            return False
+        pending.future.set_exception(DeadlineExceeded("the deadline passed in the batch queue"))
+        return True
+
+    async def _compute(self, batch: list[_Pending[In, Out]]) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            outputs = await loop.run_in_executor(
+                self._executor, in_context(self._predict), [p.item for p in batch]
+            )
+            if len(outputs) != len(batch):
+                raise BatchMismatch(f"{len(batch)} inputs gave {len(outputs)} outputs")
+        except Exception as exc:
+            if len(batch) == 1:
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(exc)
+                return
+            log.warning("batch of %d failed (%s); running its requests one by one", len(batch), exc)
+            for pending in batch:
+                await self._compute([pending])
+            return
+        compute_ms = (time.perf_counter() - started) * 1000
+        for pending, output in zip(batch, outputs, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(Batched(output, len(batch), compute_ms))

@@ -1,0 +1,54 @@
+"""The echo model: the trivial model that proves the whole path before any real one exists.
+
+>>> model = EchoModel(Settings.load(), "echo"); model.load()
+>>> model.predict([EchoInput(text="hi")])
+[{'text': 'hi'}]
+
+``delay_ms`` makes a batch take that long (like a slow model, capped at 60 s) and ``fail``
+makes the model raise, so the slow and failing paths can be seen and tested end to end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import msgspec
+
+from infra.settings import Settings
+
+MAX_DELAY_MS = 60_000
+
+
+class EchoInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    text: str
+    delay_ms: int = 0
+    fail: bool = False
+
+
+class EchoFailure(RuntimeError):
+    """Raised on purpose when an input asks for ``fail``."""
+
+
+class EchoModel:
+    """Answers each text with itself."""
+
+    Input: ClassVar[type[EchoInput]] = EchoInput
+    version = "1"
+
+    def __init__(self, settings: Settings, name: str = "echo") -> None:
+        self.name = name
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    def example(self) -> EchoInput:
+        return EchoInput(text="warm-up")
+
+    def predict(self, batch: list[EchoInput]) -> list[dict[str, Any]]:
+        delay = min(max((item.delay_ms for item in batch), default=0), MAX_DELAY_MS)
+        if delay > 0:
+            time.sleep(delay / 1000)  # on the model thread: the event loop keeps running
+        if any(item.fail for item in batch):
+            raise EchoFailure("asked to fail")
+        return [{"text": item.text} for item in batch]

@@ -1,0 +1,146 @@
+"""The worker role: load one model once, keep it resident, answer its queue in batches.
+
+>>> worker = Worker(bus, settings, EchoModel(settings, "echo"))
+>>> await worker.start()   # load, warm up with a full batch, consume, then announce "up"
+
+A model is any object with the :class:`Model` shape; the worker owns everything else: the
+queue ``{ns}.infer.<name>`` (prefetch = max batch, so a crash puts back only that many), input
+checking, deadlines (expired work is dead-lettered, never started), batching, and replies.
+Input the model refuses gets a ``bad_request`` error reply; an exception in the model gets a
+``model_error`` reply. The process carries on either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar, Protocol
+
+from infra import topology
+from infra.bus import Bus, Delivery, Outgoing, Subscription
+from infra.consumer import typed_handler
+from infra.errors import DeadLetter, DeadlineExceeded
+from infra.events import announce
+from infra.settings import Settings
+from schemas import Envelope, Error, InferReply, InferRequest, SchemaError, validate
+
+from .batching import Batcher
+
+log = logging.getLogger("botwerk.worker")
+
+
+class Model(Protocol):
+    """What a worker serves. ``load`` and ``predict`` run on the model's own thread."""
+
+    name: str
+    """The name it is served under: the queue is ``{ns}.infer.<name>``."""
+    version: str
+    Input: ClassVar[type[Any]]
+    """A msgspec Struct for one request's ``inputs``; checked before batching."""
+
+    def load(self) -> None:
+        """Load the weights, once."""
+
+    def example(self) -> Any:
+        """A typical input, used to warm up with a full batch before serving."""
+
+    def predict(self, batch: list[Any]) -> list[dict[str, Any]]:
+        """One output per input, in the same order."""
+
+
+class Worker:
+    """Serves one model from its queue until stopped."""
+
+    role = "worker"
+
+    def __init__(self, bus: Bus, settings: Settings, model: Model) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.model = model
+        self.names = topology.Names(settings.namespace)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{model.name}")
+        self._batcher: Batcher[Any, dict[str, Any]] = Batcher(
+            model.predict,
+            max_batch=settings.max_batch,
+            max_wait_ms=settings.max_wait_ms,
+            executor=self._executor,
+        )
+        self._loop_task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self.model.load)
+        warmup = [self.model.example()] * self.settings.max_batch
+        await loop.run_in_executor(self._executor, self.model.predict, warmup)
+        self._loop_task = asyncio.create_task(
+            self._batcher.run(), name=f"batcher-{self.model.name}"
+        )
+        limits = topology.Limits(self.settings.delivery_limit, self.settings.max_queue_length)
+        await self.bus.declare(topology.for_worker(self.names, self.model.name, limits))
+        handler = typed_handler(
+            self.bus, self.names, (InferRequest,), self._on_request,
+            max_bytes=self.settings.max_message_bytes,
+        )  # fmt: skip
+        queue = self.names.infer_queue(self.model.name)
+        self._subscription = await self.bus.consume(
+            queue, handler, prefetch=self.settings.max_batch
+        )
+        await self._announce(up=True)
+        log.info("serving %s %s from %s", self.model.name, self.model.version, queue)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.cancel()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        await self._announce(up=False)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _on_request(self, request: InferRequest, delivery: Delivery) -> None:
+        reply_to = delivery.message.reply_to
+        if not reply_to:
+            raise DeadLetter("request without reply_to: nowhere to answer")
+        if delivery.expired():
+            raise DeadLetter("deadline passed before the work started")
+        answer = await self._answer(request, delivery)
+        await self.bus.publish(
+            "",
+            reply_to,
+            Outgoing.of(answer, correlation_id=delivery.message.message_id, trace=delivery.trace),
+        )
+
+    async def _answer(self, request: InferRequest, delivery: Delivery) -> Envelope:
+        name = self.model.name
+        if request.model != name:
+            return Error(
+                code="bad_request", message=f"this worker serves {name!r}, not {request.model!r}"
+            )
+        try:
+            inputs = validate(request.inputs, self.model.Input, "inputs")
+            done = await self._batcher.submit(inputs, delivery.deadline_ms)
+        except SchemaError as exc:
+            return Error(code="bad_request", message=f"{name} cannot take that input: {exc}")
+        except DeadlineExceeded:
+            raise DeadLetter("deadline passed before the work started") from None
+        except Exception as exc:
+            log.warning("model %s failed: %s: %s", name, type(exc).__name__, exc)
+            return Error(
+                code="model_error",
+                message=f"the {name} model failed on that input",
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+        return InferReply(
+            model=name,
+            version=self.model.version,
+            outputs=done.output,
+            batch_size=done.batch_size,
+            compute_ms=round(done.compute_ms, 3),
+        )
+
+    async def _announce(self, up: bool) -> None:
+        await announce(self.bus, self.names, self.role, self.model.name, self.settings.instance, up)
