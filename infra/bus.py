@@ -13,10 +13,10 @@ Semantics both keep:
   (mandatory and no queue matched), ``Rejected`` (nack: queue full) or ``PublishFailed`` (no
   confirm in time); if the connection drops first it publishes again once reconnected, so a
   message may arrive twice (consumers deduplicate by ``message_id``), never zero times.
-- ``consume`` hands each delivery to ``handler`` in its own task, at most ``prefetch`` at a
-  time. The handler settles the delivery exactly once (``ack``/``requeue``/``discard``); one
-  left unsettled when the handler returns is acked, one whose handler raised is dead-lettered
-  (see :mod:`infra.consumer`). Unsettled deliveries go back to the queue if the consumer dies.
+- ``consume`` hands each delivery to ``handler`` in its own task, at most ``prefetch``
+  unsettled at a time. The handler settles each delivery exactly once (``ack``, ``requeue``,
+  ``discard``); :mod:`infra.consumer` wraps typed handlers so that returning acks and raising
+  dead-letters. Deliveries still unsettled when their consumer goes return to the queue.
 - Work queues count deliveries (``x-delivery-count``) and dead-letter past their limit.
 """
 

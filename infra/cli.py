@@ -188,3 +188,7 @@ def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -79,4 +79,7 @@ def setup(level: str = "INFO", fmt: str = "text", role: str = "botwerk") -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("pika").setLevel(max(logging.WARNING, root.level))
+    # We log every connection event ourselves, in one line; pika's tracebacks are for DEBUG.
+    logging.getLogger("pika").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL
+    )

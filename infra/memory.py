@@ -62,9 +62,10 @@ class _Queue:
 
     @property
     def full(self) -> bool:
+        """Over its bound; like a quorum queue, it takes one message past the bound first."""
         limit = self.spec.max_length
         held = len(self.ready) + sum(len(c.unacked) for c in self.consumers)
-        return limit is not None and held >= limit
+        return limit is not None and held > limit
 
 
 class MemorySubscription:

@@ -35,7 +35,8 @@ T = TypeVar("T")
 
 def encode(message: Envelope) -> bytes:
     """The MessagePack body of ``message``; send it with ``type=message.TYPE``."""
-    return msgpack.packb(msgspec.to_builtins(message), use_bin_type=True)  # type: ignore[no-any-return]
+    plain = msgspec.to_builtins(message, builtin_types=(bytes, bytearray, memoryview))
+    return msgpack.packb(plain, use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def decode(

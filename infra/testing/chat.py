@@ -1,0 +1,71 @@
+"""A test transport: ask a bot something and await its answer, through the real Gateway.
+
+>>> async with ChatClient(bus, settings, bot="demo") as chat:
+...     reply = await chat.ask("hello")
+...     assert reply.text == "echo: hello"
+
+Each question gets a conversation id of its own, so answers are matched to questions even
+when they arrive out of order; ``replies`` keeps every reply delivered, duplicates included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from types import TracebackType
+from typing import ClassVar
+
+from schemas import Reply, User
+from transports.base import Gateway
+
+from ..bus import Bus
+from ..settings import Settings
+
+
+class ChatClient:
+    """A :class:`transports.base.Transport` driven by the test instead of a platform."""
+
+    name: ClassVar[str] = "test"
+    max_text: ClassVar[int | None] = None
+    recoverable_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def __init__(self, bus: Bus, settings: Settings, bot: str = "demo") -> None:
+        self.gateway = Gateway(bus, settings, self, bot)
+        self.replies: list[Reply] = []
+        self._waiting: dict[str, asyncio.Future[Reply]] = {}
+        self._ids = itertools.count()
+
+    async def __aenter__(self) -> ChatClient:
+        await self.gateway.start()
+        return self
+
+    async def __aexit__(self, *exc: object | TracebackType) -> None:
+        await self.gateway.stop()
+
+    async def ask(self, text: str, *, event_id: str | None = None) -> Reply:
+        """Send ``text`` as a new conversation; the reply (or the gateway's timeout reply)."""
+        answer = await self.submit(text, event_id=event_id)
+        return await answer
+
+    async def submit(self, text: str, *, event_id: str | None = None) -> asyncio.Future[Reply]:
+        """Send ``text``; a future for its reply."""
+        conversation = f"c{next(self._ids)}"
+        answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._waiting[conversation] = answer
+        user = User(id="tester", name="Tester")
+        await self.gateway.submit(
+            conversation=conversation, user=user, text=text, event_id=event_id
+        )
+        return answer
+
+    async def run(self, gateway: Gateway) -> None:
+        """Nothing to read: the test submits."""
+
+    async def send(self, reply: Reply) -> None:
+        self.replies.append(reply)
+        answer = self._waiting.get(reply.conversation)
+        if answer is not None and not answer.done():
+            answer.set_result(reply)
+
+    async def stop(self) -> None:
+        """Nothing to stop."""

@@ -1,0 +1,103 @@
+"""pytest fixtures for Botwerk: a fresh namespace per test, both buses, real role processes.
+
+Registered as the ``botwerk`` pytest11 entry point, so a package built on Botwerk (an
+out-of-tree transport, say) gets these fixtures by installing it.
+
+- ``amqp_url``: the broker of ``BOTWERK_AMQP_URL`` (default the local one). Skips the test
+  with the reason when no broker answers, or fails it when ``BOTWERK_REQUIRE_BROKER=1``.
+- ``settings``: Settings in a fresh namespace (``bwt-<session>-<n>``); everything the session
+  declared under its prefix is deleted at the end.
+- ``bus``: parametrized, ``memory`` and ``rabbitmq``: a test using it runs on both buses.
+- ``rabbit_bus``: RabbitMQ only. ``processes``: ``botwerk`` roles as OS processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from ..bus import Bus
+from ..memory import MemoryBus
+from ..rabbit import RabbitBus
+from ..settings import Settings
+from . import admin
+from .processes import Processes
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+SESSION_PREFIX = f"bwt-{uuid.uuid4().hex[:6]}"
+_namespaces = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    url = os.environ.get("BOTWERK_AMQP_URL") or DEFAULT_URL
+    if (why := admin.reachable(url)) is not None:
+        message = (
+            f"no RabbitMQ at BOTWERK_AMQP_URL={url} ({why}); start one with "
+            "`rabbitmq-server -detached`"
+        )
+        if os.environ.get("BOTWERK_REQUIRE_BROKER") == "1":
+            pytest.fail(message + " (BOTWERK_REQUIRE_BROKER=1: broker tests may not skip)")
+        pytest.skip(message)
+    yield url
+    admin.sweep(url, SESSION_PREFIX)
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"{SESSION_PREFIX}-{next(_namespaces)}"
+
+
+@pytest.fixture
+def settings(namespace: str) -> Settings:
+    """Settings for one test: its own namespace, and the local broker URL (if it is used)."""
+    return Settings.load(
+        namespace=namespace,
+        amqp_url=os.environ.get("BOTWERK_AMQP_URL") or DEFAULT_URL,
+        deadline_ms=10_000,
+        publish_timeout_s=10,
+        reconnect_min_s=0.1,
+        reconnect_max_s=1.0,
+    )
+
+
+@pytest_asyncio.fixture(params=["memory", "rabbitmq"])
+async def bus(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Bus]:
+    """Each test using it runs twice: on the in-process bus and on RabbitMQ."""
+    if request.param == "memory":
+        instance: Bus = MemoryBus()
+    else:
+        request.getfixturevalue("amqp_url")
+        instance = RabbitBus(settings, name=f"test {request.node.name}")
+    await instance.start()
+    yield instance
+    await instance.close()
+
+
+@pytest_asyncio.fixture
+async def rabbit_bus(amqp_url: str, settings: Settings) -> AsyncIterator[RabbitBus]:
+    instance = RabbitBus(settings, name="test")
+    await instance.start(timeout=10)
+    yield instance
+    await instance.close()
+
+
+@pytest.fixture
+def processes(amqp_url: str, settings: Settings, tmp_path: Path) -> Iterator[Processes]:
+    """``botwerk`` roles as OS processes in the test's namespace; stopped afterwards."""
+    env = {
+        "BOTWERK_AMQP_URL": amqp_url,
+        "BOTWERK_NAMESPACE": settings.namespace,
+        "BOTWERK_RECONNECT_MIN_S": "0.1",
+        "BOTWERK_RECONNECT_MAX_S": "1",
+        "BOTWERK_LOG_LEVEL": "INFO",
+    }
+    procs = Processes(env, tmp_path)
+    yield procs
+    procs.stop_all()

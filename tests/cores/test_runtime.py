@@ -1,0 +1,118 @@
+"""The core role on both buses: answers, and a clear sentence for every kind of failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from cores.bot import command
+from cores.demo import DemoBot
+from cores.runtime import Core
+from infra import messages, topology
+from infra.bus import Outgoing, dead_reason, now_ms
+from infra.testing import ChatClient
+from infra.testing.waiting import collect, eventually
+from schemas import Inbound, User
+from workers.echo import EchoModel
+from workers.runtime import Worker
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+async def core(bus, settings):
+    core = Core(bus, settings, DemoBot(settings))
+    await core.start()
+    yield core
+    await core.stop()
+
+
+@pytest.fixture
+async def worker(bus, settings):
+    worker = Worker(bus, settings, EchoModel(settings, "echo"))
+    await worker.start()
+    yield worker
+    await worker.stop()
+
+
+async def test_demo_echoes_through_the_worker(bus, settings, core, worker):
+    async with ChatClient(bus, settings) as chat:
+        reply = await chat.ask("hello mesh")
+    assert (reply.text, reply.error, reply.bot) == ("echo: hello mesh", None, "demo")
+
+
+async def test_reply_goes_back_to_the_conversation_and_thread(bus, settings, core, worker):
+    names = topology.Names(settings.namespace)
+    queue = names.reply_queue("transport", "t")
+    await bus.declare([topology.reply_queue(queue)])
+    got = await collect(bus, queue)
+    inbound = Inbound(
+        bot="demo",
+        transport="slack",
+        conversation="C9",
+        thread="17.1",
+        user=User(id="u"),
+        text="ping",
+    )
+    sent = Outgoing.of(inbound, reply_to=queue, trace="tr", deadline_ms=now_ms() + 5000)
+    await bus.publish(names.inbound, "demo.slack", sent)
+    await eventually(lambda: len(got) == 1)
+    assert got[0].message.correlation_id == sent.message_id
+    assert got[0].trace == "tr"
+    from schemas import decode
+
+    reply = decode(got[0].message.body, got[0].message.type)
+    assert (reply.conversation, reply.thread, reply.text) == ("C9", "17.1", "pong")
+
+
+async def test_no_worker_gives_a_sentence_naming_the_model(bus, settings, core):
+    async with ChatClient(bus, settings) as chat:
+        reply = await chat.ask("hello?")
+    assert reply.error == "no_worker"
+    assert reply.text == messages.NO_WORKER.format(model="echo")
+
+
+async def test_model_failure_gives_an_error_reply(bus, settings, core, worker):
+    async with ChatClient(bus, settings) as chat:
+        reply = await chat.ask("fail now")
+        after = await chat.ask("still there?")
+    assert (reply.error, reply.text) == ("model_error", messages.MODEL_FAILED)
+    assert after.text == "echo: still there?"
+
+
+async def test_slow_model_gives_took_too_long_before_the_deadline(bus, settings, core, worker):
+    quick = settings.model_copy(update={"deadline_ms": 1000})
+    async with ChatClient(bus, quick) as chat:
+        reply = await chat.ask("slow 3000 zzz")
+        assert (reply.error, reply.text) == ("timeout", messages.TOOK_TOO_LONG)
+    assert len(chat.replies) == 1  # the core's apology, not also the gateway's
+
+
+async def test_a_bug_in_the_bot_is_an_internal_error_reply(
+    bus, settings, core, worker, monkeypatch
+):
+    @command("ping", help="broken on purpose")
+    async def broken(self, ctx):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(DemoBot, "ping", broken)
+    core.bot = DemoBot(settings)
+    async with ChatClient(bus, settings) as chat:
+        reply = await chat.ask("ping")
+    assert (reply.error, reply.text) == ("internal", messages.INTERNAL)
+
+
+async def test_expired_and_unanswerable_messages_are_dead_lettered(bus, settings, core):
+    names = topology.Names(settings.namespace)
+    dead = await collect(bus, names.dead)
+    inbound = Inbound(bot="demo", transport="t", conversation="c", user=User(id="u"), text="ping")
+    await bus.publish(
+        names.inbound, "demo.t", Outgoing.of(inbound, reply_to="q", deadline_ms=now_ms() - 1)
+    )
+    await bus.publish(names.inbound, "demo.t", Outgoing.of(inbound, deadline_ms=now_ms() + 5000))
+    await bus.publish(names.inbound, "demo.t", Outgoing.of(inbound, reply_to="q"))
+    await eventually(lambda: len(dead) == 3)
+    assert sorted(dead_reason(d.headers) for d in dead) == [
+        "deadline passed before the core started",
+        "inbound message without reply_to: nowhere to answer",
+        "inbound message without x-botwerk-deadline",
+    ]

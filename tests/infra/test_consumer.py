@@ -1,0 +1,94 @@
+"""Typed handlers: bad input is dead-lettered with its reason and good traffic keeps flowing."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from infra import topology
+from infra.bus import Outgoing, dead_reason
+from infra.consumer import typed_handler
+from infra.errors import DeadLetter, Requeue
+from infra.testing.waiting import collect, eventually
+from schemas import InferRequest, Reply
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+async def setup(bus, settings):
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.for_worker(names, "m", topology.Limits(delivery_limit=2)))
+    dead = await collect(bus, names.dead)
+    handled: list = []
+
+    async def handle(request: InferRequest, delivery) -> None:
+        command = request.inputs.get("do")
+        if command == "raise":
+            raise ValueError("boom")
+        if command == "refuse":
+            raise DeadLetter("refused on purpose")
+        if command == "requeue" and delivery.delivery_count == 0:
+            raise Requeue()
+        handled.append(request)
+
+    await bus.consume(
+        names.infer_queue("m"),
+        typed_handler(bus, names, (InferRequest,), handle, max_bytes=4096),
+        prefetch=10,
+    )
+
+    async def send(body: bytes, type_name: str = InferRequest.TYPE, content_type=None):
+        message = Outgoing(body, type_name, content_type=content_type or "application/msgpack")
+        await bus.publish(names.infer, "m", message)
+
+    return names, send, handled, dead
+
+
+def good(**inputs):
+    return Outgoing.of(InferRequest(model="m", inputs=inputs)).body
+
+
+BAD_BODIES = [
+    (b"\xc1garbage", InferRequest.TYPE, None, "schema error: body: not MessagePack"),
+    (msgpack.packb({"model": 1, "inputs": {}}), InferRequest.TYPE, None, "schema error: model:"),
+    (msgpack.packb({"inputs": {}}), InferRequest.TYPE, None, "model: object missing required"),
+    (good(), "botwerk.nope.v1", None, "schema error: type: unknown message type"),
+    (
+        Outgoing.of(Reply(bot="b", conversation="c", text="t")).body,
+        Reply.TYPE,
+        None,
+        "not accepted here",
+    ),
+    (good(), InferRequest.TYPE, "application/json", "content_type: expected 'application/msgpack'"),
+    (good(pad="x" * 5000), InferRequest.TYPE, None, "over the 4096-byte cap"),
+]
+
+
+async def test_bad_bodies_are_dead_lettered_with_reasons_while_good_ones_flow(setup):
+    names, send, handled, dead = setup
+    for i, (body, type_name, content_type, _) in enumerate(BAD_BODIES):
+        await send(body, type_name, content_type)
+        await send(good(n=i))
+    await eventually(lambda: len(dead) == len(BAD_BODIES) and len(handled) == len(BAD_BODIES))
+    reasons = sorted(dead_reason(d.headers) for d in dead)
+    for _, _, _, expected in BAD_BODIES:
+        assert any(expected in reason for reason in reasons), (expected, reasons)
+    assert sorted(r.inputs["n"] for r in handled) == list(range(len(BAD_BODIES)))
+
+
+async def test_handler_errors_dead_letter_and_the_consumer_carries_on(setup):
+    names, send, handled, dead = setup
+    await send(good(do="raise"))
+    await send(good(do="refuse"))
+    await send(good(do="fine"))
+    await eventually(lambda: len(dead) == 2 and len(handled) == 1)
+    reasons = sorted(dead_reason(d.headers) for d in dead)
+    assert reasons == ["handler error: ValueError: boom", "refused on purpose"]
+
+
+async def test_requeue_gives_the_message_another_delivery(setup):
+    names, send, handled, dead = setup
+    await send(good(do="requeue"))
+    await eventually(lambda: len(handled) == 1)
+    assert dead == []

@@ -1,0 +1,29 @@
+"""Plug-in registries: built-ins, module paths, typos answered with a suggestion."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.registry import BOTS, MODELS, TRANSPORTS, UnknownName
+from transports.console import ConsoleTransport
+from workers.echo import EchoModel
+
+
+def test_builtins_load_lazily():
+    assert TRANSPORTS.load("console") is ConsoleTransport
+    assert MODELS.load("echo") is EchoModel
+    assert "demo" in BOTS.names()
+
+
+def test_a_module_path_works_anywhere_a_name_does():
+    assert MODELS.load("workers.echo:EchoModel") is EchoModel
+
+
+def test_a_typo_gets_a_suggestion_and_the_installed_list():
+    with pytest.raises(
+        UnknownName,
+        match=r"unknown transport 'consle'; did you mean 'console'\? Installed: console",
+    ):
+        TRANSPORTS.load("consle")
+    with pytest.raises(UnknownName, match=r"unknown model 'zzz'\. Installed: echo"):
+        MODELS.load("zzz")

@@ -1,0 +1,120 @@
+"""Request/reply: correlation, deadlines, and the errors a caller sees instead of a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from infra import topology
+from infra.bus import Outgoing, now_ms
+from infra.consumer import typed_handler
+from infra.errors import DeadlineExceeded, RemoteError
+from infra.rpc import Replies, Rpc, SeenIds
+from schemas import Error, InferReply, InferRequest
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+async def rpc(bus, settings):
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.base(names))
+    replies = Replies(bus, names, names.reply_queue("test", settings.instance))
+    await replies.start()
+    return Rpc(bus, names, replies), names
+
+
+async def serve(bus, names, model, answer):
+    await bus.declare(topology.for_worker(names, model, topology.Limits()))
+
+    async def handle(request: InferRequest, delivery) -> None:
+        reply = await answer(request)
+        message = Outgoing.of(reply, correlation_id=delivery.message.message_id)
+        await bus.publish("", delivery.message.reply_to, message)
+
+    handler = typed_handler(bus, names, (InferRequest,), handle)
+    return await bus.consume(names.infer_queue(model), handler, prefetch=10)
+
+
+async def test_concurrent_calls_get_their_own_replies(bus, rpc):
+    rpc, names = rpc
+
+    async def upper(request):
+        await asyncio.sleep(0.01 * (request.inputs["i"] % 3))  # replies come back out of order
+        return InferReply(model="m", version="1", outputs={"i": request.inputs["i"]})
+
+    await serve(bus, names, "m", upper)
+    deadline = now_ms() + 5000
+    replies = await asyncio.gather(
+        *(rpc.infer("m", {"i": i}, deadline_ms=deadline) for i in range(30))
+    )
+    assert [r.outputs["i"] for r in replies] == list(range(30))
+
+
+async def test_a_model_no_worker_ever_served_fails_at_once(rpc):
+    rpc, _ = rpc
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match="no worker serves 'ghost'") as caught:
+        await rpc.infer("ghost", {}, deadline_ms=now_ms() + 5000)
+    assert caught.value.code == "no_worker" and caught.value.target == "ghost"
+    assert time.monotonic() - started < 2
+
+
+async def test_a_model_whose_workers_are_down_fails_at_its_deadline(bus, rpc):
+    rpc, names = rpc
+    await bus.declare(topology.for_worker(names, "down", topology.Limits()))  # queue, no consumer
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="'down' did not answer within") as caught:
+        await rpc.infer("down", {}, deadline_ms=now_ms() + 700)
+    elapsed = time.monotonic() - started
+    assert caught.value.code == "timeout"
+    assert 0.6 < elapsed < 1.5
+
+
+async def test_an_error_reply_raises_with_its_code(bus, rpc):
+    rpc, names = rpc
+
+    async def refuse(request):
+        return Error(code="bad_request", message="no thanks", detail="why")
+
+    await serve(bus, names, "m", refuse)
+    with pytest.raises(RemoteError, match="no thanks") as caught:
+        await rpc.infer("m", {}, deadline_ms=now_ms() + 5000)
+    assert (caught.value.code, caught.value.detail, caught.value.target) == (
+        "bad_request",
+        "why",
+        "m",
+    )
+
+
+async def test_an_expired_deadline_is_not_even_sent(rpc):
+    rpc, _ = rpc
+    with pytest.raises(DeadlineExceeded, match="deadline passed before"):
+        await rpc.infer("m", {}, deadline_ms=now_ms() - 1)
+
+
+async def test_late_and_duplicate_replies_are_dropped(bus, rpc):
+    rpc, names = rpc
+    calls = 0
+
+    async def twice_and_slow(request):
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.5 if request.inputs.get("slow") else 0)
+        return InferReply(model="m", version="1", outputs={})
+
+    await serve(bus, names, "m", twice_and_slow)
+    with pytest.raises(DeadlineExceeded):
+        await rpc.infer("m", {"slow": True}, deadline_ms=now_ms() + 200)
+    await asyncio.sleep(0.5)  # the late reply arrives and is dropped, nothing breaks
+    reply = await rpc.infer("m", {}, deadline_ms=now_ms() + 2000)
+    assert isinstance(reply, InferReply) and calls == 2
+
+
+def test_seen_ids_are_bounded():
+    seen = SeenIds(size=3)
+    for key in "abcd":
+        seen.add(key)
+    assert "a" not in seen and all(k in seen for k in "bcd")

@@ -1,0 +1,128 @@
+"""The gateway every transport shares, on both buses: dedup, deadlines, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cores.demo import DemoBot
+from cores.runtime import Core
+from infra import messages, topology
+from infra.bus import Outgoing
+from infra.testing import ChatClient
+from infra.testing.waiting import eventually
+from schemas import Reply
+from transports.base import serve_forever
+from workers.echo import EchoModel
+from workers.runtime import Worker
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+async def mesh(bus, settings):
+    roles = [Worker(bus, settings, EchoModel(settings)), Core(bus, settings, DemoBot(settings))]
+    for role in roles:
+        await role.start()
+    yield
+    for role in reversed(roles):
+        await role.stop()
+
+
+async def test_a_platform_event_seen_twice_is_answered_once(bus, settings, mesh):
+    async with ChatClient(bus, settings) as chat:
+        first = await chat.submit("hello", event_id="Ev1")
+        assert (
+            await chat.gateway.submit(
+                conversation="x", user=chat_user(), text="hello", event_id="Ev1"
+            )
+            is None
+        )
+        await first
+        await asyncio.sleep(0.2)
+    assert [r.text for r in chat.replies] == ["echo: hello"]
+
+
+def chat_user():
+    from schemas import User
+
+    return User(id="u")
+
+
+async def test_a_duplicate_reply_is_delivered_once(bus, settings, mesh):
+    names = topology.Names(settings.namespace)
+    async with ChatClient(bus, settings) as chat:
+        answer = await chat.submit("ping")
+        await answer
+        # The same reply again, as after a core died between publishing and acking.
+        message_id = next(iter(chat.gateway._answered._ids))
+        again = Outgoing.of(
+            Reply(bot="demo", conversation="c0", text="pong"), correlation_id=message_id
+        )
+        await bus.publish("", chat.gateway.replies.queue, again)
+        await asyncio.sleep(0.3)
+    assert [r.text for r in chat.replies] == ["pong"]
+    assert names  # namespace in use
+
+
+async def test_no_reply_by_the_deadline_gets_one_took_too_long(bus, settings):
+    quick = settings.model_copy(update={"deadline_ms": 400})
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.for_core(names, "demo", topology.Limits()))  # a queue, no core
+    async with ChatClient(bus, quick) as chat:
+        reply = await chat.ask("anyone?")
+        await asyncio.sleep(0.3)
+    assert (reply.error, reply.text) == ("timeout", messages.TOOK_TOO_LONG)
+    assert len(chat.replies) == 1
+
+
+async def test_a_bot_with_no_core_is_said_at_once(bus, settings):
+    async with ChatClient(bus, settings, bot="nobody") as chat:
+        reply = await chat.ask("hello?")
+    assert reply.error == "no_worker"
+    assert reply.text == messages.NO_CORE.format(bot="nobody")
+
+
+async def test_drain_waits_for_outstanding_replies(bus, settings, mesh):
+    async with ChatClient(bus, settings) as chat:
+        for i in range(5):
+            await chat.submit(f"slow 100 m{i}")
+        await chat.gateway.drain()
+        assert sorted(r.text for r in chat.replies) == [f"echo: m{i}" for i in range(5)]
+
+
+class Flaky:
+    name = "flaky"
+    max_text = None
+    recoverable_errors = (ConnectionError,)
+
+    def __init__(self):
+        self.runs = 0
+
+    async def run(self, gateway):
+        self.runs += 1
+        if self.runs < 3:
+            raise ConnectionError("platform went away")
+
+    async def send(self, reply):
+        pass
+
+    async def stop(self):
+        pass
+
+
+async def test_serve_forever_reconnects_after_recoverable_errors(settings):
+    transport = Flaky()
+    await asyncio.wait_for(serve_forever(transport, None, settings), timeout=10)
+    assert transport.runs == 3
+
+
+async def test_serve_forever_lets_other_errors_through(settings):
+    class Broken(Flaky):
+        async def run(self, gateway):
+            raise ValueError("a bug, not a network problem")
+
+    with pytest.raises(ValueError):
+        await serve_forever(Broken(), None, settings)
+    await eventually(lambda: True)

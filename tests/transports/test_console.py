@@ -1,0 +1,40 @@
+"""The console transport: its pure functions, and a chat driven through a pipe."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from cores.demo import DemoBot
+from cores.runtime import Core
+from schemas import Reply
+from transports.base import TransportRole
+from transports.console import ConsoleTransport, parse_line, render
+from workers.echo import EchoModel
+from workers.runtime import Worker
+
+
+def test_parse_and_render():
+    assert parse_line("  hi there \n") == "hi there"
+    assert parse_line(" \n") is None
+    assert render(Reply(bot="demo", conversation="c", text="pong")) == "demo> pong"
+    assert render(Reply(bot="demo", conversation="c", text="slow", error="timeout")) == "demo! slow"
+
+
+@pytest.mark.broker
+async def test_a_piped_chat_is_answered_in_full_then_ends(bus, settings):
+    stdin = io.StringIO("hello\n\nping\n/quit\nnever sent\n")
+    stdout = io.StringIO()
+    transport = ConsoleTransport(settings, "demo", stdin=stdin, stdout=stdout)
+    roles = [
+        Worker(bus, settings, EchoModel(settings)),
+        Core(bus, settings, DemoBot(settings)),
+        TransportRole(bus, settings, transport, "demo"),
+    ]
+    for role in roles:
+        await role.start()
+    await roles[-1].finished
+    for role in reversed(roles):
+        await role.stop()
+    assert sorted(stdout.getvalue().splitlines()) == ["demo> echo: hello", "demo> pong"]

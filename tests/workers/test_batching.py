@@ -1,0 +1,121 @@
+"""The batching owner loop: batch sizes, waits, failures and deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from infra.bus import now_ms
+from infra.errors import DeadlineExceeded
+from workers.batching import BatchMismatch, Batcher
+
+
+@pytest.fixture
+def executor():
+    with ThreadPoolExecutor(1) as pool:
+        yield pool
+
+
+class Recorder:
+    def __init__(self, delay=0.0, fail_on=None, drop_one=False):
+        self.batches: list[list[int]] = []
+        self.threads: set[str] = set()
+        self.delay, self.fail_on, self.drop_one = delay, fail_on, drop_one
+
+    def __call__(self, items):
+        self.batches.append(list(items))
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay)
+        if self.fail_on in items:
+            raise ValueError(f"cannot take {self.fail_on}")
+        outputs = [i * 10 for i in items]
+        return outputs[:-1] if self.drop_one else outputs
+
+
+async def run(batcher):
+    return asyncio.create_task(batcher.run())
+
+
+async def test_concurrent_requests_share_batches_up_to_the_max(executor):
+    model = Recorder(delay=0.05)
+    batcher = Batcher(model, max_batch=4, max_wait_ms=20, executor=executor)
+    task = await run(batcher)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+    task.cancel()
+    assert [r.output for r in results] == [i * 10 for i in range(10)]
+    assert max(len(b) for b in model.batches) == 4
+    assert sum(len(b) for b in model.batches) == 10
+    assert len(model.batches) <= 4
+    assert {r.batch_size for r in results} <= {1, 2, 3, 4}
+
+
+async def test_compute_runs_off_the_event_loop(executor):
+    model = Recorder(delay=0.3)
+    batcher = Batcher(model, max_batch=2, max_wait_ms=0, executor=executor)
+    task = await run(batcher)
+    ticks = 0
+
+    async def tick():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    await batcher.submit(1)
+    ticker.cancel()
+    task.cancel()
+    assert ticks > 15  # the loop kept running while the model computed for 0.3 s
+    assert model.threads and threading.main_thread().name not in model.threads
+
+
+async def test_a_lone_request_waits_at_most_max_wait(executor):
+    batcher = Batcher(Recorder(), max_batch=8, max_wait_ms=50, executor=executor)
+    task = await run(batcher)
+    started = time.perf_counter()
+    result = await batcher.submit(7)
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    assert result.output == 70 and result.batch_size == 1
+    assert 0.04 < elapsed < 0.5
+
+
+async def test_one_bad_input_fails_only_its_own_request(executor):
+    model = Recorder(fail_on=3)
+    batcher = Batcher(model, max_batch=8, max_wait_ms=20, executor=executor)
+    task = await run(batcher)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(6)), return_exceptions=True)
+    task.cancel()
+    assert isinstance(results[3], ValueError)
+    assert [r.output for i, r in enumerate(results) if i != 3] == [0, 10, 20, 40, 50]
+    assert len(model.batches[0]) == 6  # tried together first, then one by one
+
+
+async def test_outputs_must_match_inputs_one_to_one(executor):
+    batcher = Batcher(Recorder(drop_one=True), max_batch=4, max_wait_ms=20, executor=executor)
+    task = await run(batcher)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+    task.cancel()
+    assert all(isinstance(r, BatchMismatch) for r in results)
+
+
+async def test_expired_requests_are_never_computed(executor):
+    model = Recorder(delay=0.2)
+    batcher = Batcher(model, max_batch=1, max_wait_ms=0, executor=executor)
+    task = await run(batcher)
+    first = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    with pytest.raises(DeadlineExceeded):
+        await batcher.submit(2, deadline_ms=now_ms() + 50)  # queued behind a 200 ms batch
+    await first
+    task.cancel()
+    assert model.batches == [[1]]
+
+
+def test_settings_are_checked(executor):
+    with pytest.raises(ValueError, match="max_batch"):
+        Batcher(Recorder(), max_batch=0, max_wait_ms=1, executor=executor)

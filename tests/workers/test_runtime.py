@@ -1,0 +1,119 @@
+"""The worker role on both buses: replies, bad input, model errors, deadlines, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from infra import topology
+from infra.bus import Outgoing, dead_reason, now_ms
+from infra.errors import DeadlineExceeded, RemoteError
+from infra.rpc import Replies, Rpc
+from infra.testing.waiting import collect, eventually
+from schemas import ComponentEvent, InferRequest, decode
+from workers.echo import EchoModel
+from workers.runtime import Worker
+
+pytestmark = pytest.mark.broker
+
+
+class CountingEcho(EchoModel):
+    loads = 0
+
+    def load(self) -> None:
+        CountingEcho.loads += 1
+
+
+@pytest.fixture
+async def mesh(bus, settings):
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.base(names))
+    events_queue = names.reply_queue("events", "t")
+    await bus.declare(
+        [
+            topology.reply_queue(events_queue),
+            topology.Binding(events_queue, names.events, "component.#"),
+        ]
+    )
+    events = await collect(bus, events_queue)
+    dead = await collect(bus, names.dead)
+    worker = Worker(bus, settings, CountingEcho(settings, "echo"))
+    await worker.start()
+    replies = Replies(bus, names, names.reply_queue("core", settings.instance))
+    await replies.start()
+    yield Rpc(bus, names, replies), names, worker, events, dead
+    await worker.stop()
+
+
+async def call(rpc, ms=5000, **inputs):
+    return await rpc.infer("echo", inputs, deadline_ms=now_ms() + ms)
+
+
+async def test_echo_round_trip_with_batching(mesh):
+    rpc, *_ = mesh
+    replies = await asyncio.gather(*(call(rpc, text=f"t{i}") for i in range(40)))
+    assert [r.outputs["text"] for r in replies] == [f"t{i}" for i in range(40)]
+    assert all(r.model == "echo" and r.version == "1" for r in replies)
+    assert max(r.batch_size for r in replies) > 1
+
+
+async def test_bad_input_gets_a_bad_request_reply(mesh):
+    rpc, *_ = mesh
+    with pytest.raises(RemoteError, match="inputs.text: expected `str`, got `int`") as caught:
+        await call(rpc, text=5)
+    assert caught.value.code == "bad_request"
+    with pytest.raises(RemoteError, match="unknown field") as caught:
+        await call(rpc, text="x", surprise=1)
+    assert (await call(rpc, text="still fine")).outputs == {"text": "still fine"}
+
+
+async def test_a_model_exception_gets_a_model_error_reply(mesh):
+    rpc, *_ = mesh
+    with pytest.raises(RemoteError) as caught:
+        await call(rpc, text="x", fail=True)
+    assert caught.value.code == "model_error"
+    assert "EchoFailure: asked to fail" in caught.value.detail
+    assert (await call(rpc, text="alive")).outputs == {"text": "alive"}
+
+
+async def test_the_model_is_loaded_once_and_up_is_announced_after_warmup(mesh, settings):
+    _, names, worker, events, _ = mesh
+    await eventually(lambda: len(events) == 1)
+    event = decode(events[0].message.body, events[0].message.type)
+    assert isinstance(event, ComponentEvent)
+    assert (event.role, event.name, event.state, event.instance) == (
+        "worker",
+        "echo",
+        "up",
+        settings.instance,
+    )
+    assert events[0].routing_key == "component.up.worker.echo"
+    assert CountingEcho.loads >= 1
+    loads = CountingEcho.loads
+    await asyncio.gather(*(call(mesh[0], text="x") for _ in range(20)))
+    assert CountingEcho.loads == loads
+
+
+async def test_expired_requests_are_dead_lettered_unstarted(bus, mesh):
+    rpc, names, _, _, dead = mesh
+    request = InferRequest(model="echo", inputs={"text": "stale"})
+    message = Outgoing.of(request, reply_to=rpc.replies.queue, deadline_ms=now_ms() - 1)
+    await bus.publish(names.infer, "echo", message)
+    await eventually(lambda: len(dead) == 1)
+    assert dead_reason(dead[0].headers) == "deadline passed before the work started"
+
+
+async def test_requests_without_reply_to_are_dead_lettered(bus, mesh):
+    _, names, _, _, dead = mesh
+    await bus.publish(
+        names.infer, "echo", Outgoing.of(InferRequest(model="echo", inputs={"text": "x"}))
+    )
+    await eventually(lambda: len(dead) == 1)
+    assert "without reply_to" in dead_reason(dead[0].headers)
+
+
+async def test_slow_model_past_the_deadline_times_out_for_the_caller(mesh):
+    rpc, *_ = mesh
+    with pytest.raises(DeadlineExceeded):
+        await call(rpc, ms=300, text="zzz", delay_ms=800)
