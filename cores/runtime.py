@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 
 from infra import messages, topology
-from infra.bus import Bus, Delivery, Outgoing, Subscription
+from infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
 from infra.consumer import typed_handler
 from infra.errors import DeadLetter, RemoteError
 from infra.events import announce
@@ -40,7 +40,7 @@ class Core:
         self.bot = bot
         self.names = topology.Names(settings.namespace)
         queue = self.names.reply_queue(self.role, settings.instance)
-        self.replies = Replies(bus, self.names, queue)
+        self.replies = Replies(bus, self.names, queue, max_bytes=settings.max_message_bytes)
         self.rpc = Rpc(bus, self.names, self.replies)
         self._subscription: Subscription | None = None
 
@@ -71,7 +71,7 @@ class Core:
         if not reply_to:
             raise DeadLetter("inbound message without reply_to: nowhere to answer")
         if deadline is None:
-            raise DeadLetter("inbound message without x-botwerk-deadline")
+            raise DeadLetter(f"inbound message without {MISSING_DEADLINE}")
         if delivery.expired():
             raise DeadLetter("deadline passed before the core started")
         reply = await self.answer(message, deadline)
@@ -101,4 +101,5 @@ class Core:
             thread=message.thread,
             text=text,
             error=error,
+            meta=message.meta,
         )

@@ -39,6 +39,9 @@ TRACE_HEADER = "x-botwerk-trace"
 DEADLINE_HEADER = "x-botwerk-deadline"
 REASON_HEADER = "x-botwerk-reason"
 DEAD_QUEUE_HEADER = "x-botwerk-queue"
+DEAD_EXCHANGE_HEADER = "x-botwerk-exchange"
+DEAD_KEY_HEADER = "x-botwerk-routing-key"
+MISSING_DEADLINE = f"a valid {DEADLINE_HEADER} (an integer of epoch milliseconds)"
 
 Settlement = Literal["ack", "requeue", "discard"]
 
@@ -111,8 +114,11 @@ class Delivery:
 
     @property
     def deadline_ms(self) -> int | None:
+        """The ``x-botwerk-deadline`` header: epoch milliseconds; None if absent or not an int."""
         value = self.headers.get(DEADLINE_HEADER)
-        return int(value) if isinstance(value, int | float) and value > 0 else None
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            return None
+        return value
 
     def expired(self) -> bool:
         deadline = self.deadline_ms
@@ -177,13 +183,22 @@ class Bus(Protocol):
 async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -> None:
     """Move ``delivery`` to ``{ns}.dead`` with ``reason`` in a header, then ack it.
 
+    The copy keeps its body and properties, and says where it came from (queue, exchange,
+    routing key) so it can be replayed once the cause is fixed.
+
     If the dead letter cannot be published, the original is requeued instead: it comes back,
     counts toward the delivery limit, and the broker dead-letters it at the limit. Never lost.
     """
     log.warning(
         "dead-lettering %s from %s: %s", delivery.message.message_id, delivery.queue, reason
     )
-    headers = {**delivery.headers, REASON_HEADER: reason[:1000], DEAD_QUEUE_HEADER: delivery.queue}
+    headers = {
+        **delivery.headers,
+        REASON_HEADER: reason[:1000],
+        DEAD_QUEUE_HEADER: delivery.queue,
+        DEAD_EXCHANGE_HEADER: delivery.exchange,
+        DEAD_KEY_HEADER: delivery.routing_key,
+    }
     copy = replace(delivery.message, headers=headers, expiration_ms=None)
     try:
         await bus.publish(names.dlx, delivery.queue, copy)

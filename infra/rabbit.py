@@ -136,14 +136,14 @@ class RabbitBus:
         await consumer.stop(grace=10.0)
 
     async def delete_queue(self, name: str) -> None:
-        self._forget(lambda item: getattr(item, "queue", None) == name or item == Queue(name))
+        for consumer in [c for c in self._consumers if c.queue == name]:
+            await self._unsubscribe(consumer)  # deleted on purpose: not a consumer to restart
+        self._forget(lambda item: _named(item, Queue, name) or getattr(item, "queue", None) == name)
         await self._one_off("queue_delete", queue=name)
 
     async def delete_exchange(self, name: str) -> None:
         self._forget(
-            lambda item: (
-                getattr(item, "exchange", None) == name or getattr(item, "name", None) == name
-            )
+            lambda item: _named(item, Exchange, name) or getattr(item, "exchange", None) == name
         )
         await self._one_off("exchange_delete", exchange=name)
 
@@ -286,6 +286,10 @@ class RabbitSubscription:
 
     async def cancel(self) -> None:
         await self._bus._unsubscribe(self._consumer)
+
+
+def _named(item: Declarable, kind: type, name: str) -> bool:
+    return isinstance(item, kind) and getattr(item, "name", None) == name
 
 
 async def _declare_one(channel: AmqpChannel, item: Declarable) -> None:

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from schemas import Envelope, Error, InferReply, InferRequest, Reply
+from schemas import DEFAULT_MAX_BYTES, Envelope, Error, InferReply, InferRequest, Reply
 
 from .bus import Bus, Delivery, Outgoing, new_id, now_ms
 from .consumer import typed_handler
@@ -59,9 +59,16 @@ class Replies:
     """
 
     def __init__(
-        self, bus: Bus, names: Names, queue: str, on_unmatched: Unmatched | None = None
+        self,
+        bus: Bus,
+        names: Names,
+        queue: str,
+        on_unmatched: Unmatched | None = None,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.bus = bus
+        self.max_bytes = max_bytes
         self.names = names
         self.queue = queue
         self._waiting: dict[str, asyncio.Future[Envelope]] = {}
@@ -70,7 +77,9 @@ class Replies:
 
     async def start(self, prefetch: int = 256) -> None:
         await self.bus.declare([reply_queue(self.queue)])
-        handler = typed_handler(self.bus, self.names, REPLY_TYPES, self._on_reply)
+        handler = typed_handler(
+            self.bus, self.names, REPLY_TYPES, self._on_reply, max_bytes=self.max_bytes
+        )
         self._subscription = await self.bus.consume(self.queue, handler, prefetch=prefetch)
 
     async def stop(self) -> None:

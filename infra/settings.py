@@ -43,7 +43,10 @@ class Settings(BaseSettings):
         None, description="RabbitMQ URL; unset: `up` uses the in-process bus"
     )
     namespace: str = Field("botwerk", description="prefix of every exchange and queue")
-    instance: str = Field(default_factory=lambda: uuid.uuid4().hex[:8], description="this process")
+    instance: str = Field(
+        default_factory=lambda: uuid.uuid4().hex[:8],
+        description="this process's id, in its reply queue's name",
+    )
     deadline_ms: int = Field(30_000, gt=0, description="time a user waits before 'took too long'")
     prefetch: int = Field(32, gt=0, description="unacked messages a core handles at once")
     delivery_limit: int = Field(5, gt=0, description="deliveries before a message is dead-lettered")
@@ -54,9 +57,9 @@ class Settings(BaseSettings):
     reconnect_min_s: float = Field(0.5, gt=0, description="first reconnect backoff")
     reconnect_max_s: float = Field(30.0, gt=0, description="reconnect backoff cap")
     max_batch: int = Field(16, gt=0, description="most requests a worker runs in one batch")
-    max_wait_ms: float = Field(5.0, ge=0, description="longest a worker waits to fill a batch")
-    models: str = Field("file://./models", description="model store URL")
-    device: str = Field("auto", description="torch device for workers: auto, cpu, cuda, cuda:1")
+    max_wait_ms: float = Field(
+        0.0, ge=0, description="longest a worker waits to fill a batch (0: batch what queued)"
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
 

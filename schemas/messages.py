@@ -3,7 +3,9 @@
 Each type is a frozen msgspec Struct whose ``TYPE`` is the AMQP ``type`` property it travels
 under: schema name plus major version. A minor, compatible change adds a field with a default;
 an incompatible one is a new type (``botwerk.inbound.v2``) that consumers learn before
-producers send it. Unknown fields are ignored on decode, so older readers accept newer writers.
+producers send it. Unknown fields are ignored on decode, so older readers accept newer writers;
+closed value sets (``ErrorCode``, ``ComponentEvent.state``) are checked, so a new value is an
+incompatible change.
 
 Cores see only these neutral types: no platform SDK object ever rides in an envelope. What a
 platform needs to route a reply (Slack's ``thread_ts``, an IRC target) lives in the plain
@@ -90,7 +92,7 @@ class InferReply(Envelope, frozen=True, kw_only=True):
 
 ErrorCode = Literal[
     "bad_request",  # the request itself is wrong; retrying will not help
-    "no_worker",  # no worker serves the model
+    "no_worker",  # nothing serves it: no worker for the model, or no core for the bot
     "timeout",  # the deadline passed before an answer came
     "busy",  # a queue is full; retry later
     "model_error",  # the model raised on this input

@@ -66,7 +66,10 @@ class Gateway:
         self.bot = bot
         self.names = topology.Names(settings.namespace)
         queue = self.names.reply_queue("transport", f"{transport.name}-{settings.instance}")
-        self.replies = Replies(bus, self.names, queue, on_unmatched=self._on_reply)
+        self.replies = Replies(
+            bus, self.names, queue, on_unmatched=self._on_reply,
+            max_bytes=settings.max_message_bytes,
+        )  # fmt: skip
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self._answered = SeenIds()
         self._events = SeenIds()
@@ -165,7 +168,7 @@ class Gateway:
         log.warning("message %s: %s", message_id, code)
         reply = Reply(
             bot=self.bot, conversation=inbound.conversation, thread=inbound.thread,
-            text=text.format(bot=self.bot), error=code,
+            text=text.format(bot=self.bot), error=code, meta=inbound.meta,
         )  # fmt: skip
         try:
             await self._deliver(reply)

@@ -5,7 +5,8 @@
 >>> output = await batcher.submit(model_input)
 
 Each request carries its own future. The loop takes the first waiting request, then whatever
-else is queued, waiting at most ``max_wait_ms`` for the batch to fill to ``max_batch``, and runs
+else is queued, waiting at most ``max_wait_ms`` for the batch to fill to ``max_batch`` (with 0,
+the default, requests that queued while the last batch computed form the next one), and runs
 ``predict(inputs)`` on the executor so the event loop (and with it the AMQP heartbeats) never
 stalls. It checks that outputs match inputs one to one. If a batch raises, its requests are run
 again one by one, so one bad input fails only its own request. A request whose deadline passed

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Protocol
 
 from infra import topology
-from infra.bus import Bus, Delivery, Outgoing, Subscription
+from infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
 from infra.consumer import typed_handler
 from infra.errors import DeadLetter, DeadlineExceeded
 from infra.events import announce
@@ -105,14 +105,18 @@ class Worker:
         reply_to = delivery.message.reply_to
         if not reply_to:
             raise DeadLetter("request without reply_to: nowhere to answer")
+        if delivery.deadline_ms is None:
+            raise DeadLetter(f"request without {MISSING_DEADLINE}")
         if delivery.expired():
             raise DeadLetter("deadline passed before the work started")
         answer = await self._answer(request, delivery)
-        await self.bus.publish(
-            "",
-            reply_to,
-            Outgoing.of(answer, correlation_id=delivery.message.message_id, trace=delivery.trace),
-        )
+        # Transient on purpose: only the live caller can use this reply. If the caller or the
+        # broker dies, the caller's own message was never acked and is asked again.
+        reply = Outgoing.of(
+            answer, correlation_id=delivery.message.message_id, trace=delivery.trace,
+            persistent=False,
+        )  # fmt: skip
+        await self.bus.publish("", reply_to, reply)
 
     async def _answer(self, request: InferRequest, delivery: Delivery) -> Envelope:
         name = self.model.name

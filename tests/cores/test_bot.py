@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from cores.bot import Bot, Context, command, fallback
@@ -20,7 +22,7 @@ def ctx(text: str) -> Context:
 class Shouty(Bot):
     name = "shouty"
     description = "I shout."
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
     @staticmethod
     async def log_calls(c: Context, handler):

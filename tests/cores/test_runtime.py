@@ -50,6 +50,7 @@ async def test_reply_goes_back_to_the_conversation_and_thread(bus, settings, cor
         transport="slack",
         conversation="C9",
         thread="17.1",
+        meta={"team": "T1"},
         user=User(id="u"),
         text="ping",
     )
@@ -62,6 +63,7 @@ async def test_reply_goes_back_to_the_conversation_and_thread(bus, settings, cor
 
     reply = decode(got[0].message.body, got[0].message.type)
     assert (reply.conversation, reply.thread, reply.text) == ("C9", "17.1", "pong")
+    assert reply.meta == {"team": "T1"}
 
 
 async def test_no_worker_gives_a_sentence_naming_the_model(bus, settings, core):
@@ -113,6 +115,6 @@ async def test_expired_and_unanswerable_messages_are_dead_lettered(bus, settings
     await eventually(lambda: len(dead) == 3)
     assert sorted(dead_reason(d.headers) for d in dead) == [
         "deadline passed before the core started",
+        "inbound message without a valid x-botwerk-deadline (an integer of epoch milliseconds)",
         "inbound message without reply_to: nowhere to answer",
-        "inbound message without x-botwerk-deadline",
     ]

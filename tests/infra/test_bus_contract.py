@@ -157,6 +157,10 @@ async def test_dead_letter_with_a_reason_header(bus, names):
     assert letter.headers[REASON_HEADER] == "text: expected str"
     assert dead_reason(letter.headers) == "text: expected str"
     assert letter.headers["x-botwerk-queue"] == queue
+    assert (letter.headers["x-botwerk-exchange"], letter.headers["x-botwerk-routing-key"]) == (
+        names.infer,
+        "work",
+    )
     assert (letter.message.message_id, letter.message.body, letter.trace) == (
         sent.message_id, sent.body, "t9",
     )  # fmt: skip
@@ -214,5 +218,16 @@ async def test_declare_is_idempotent_and_conflicts_are_explained(bus, names):
 async def test_a_closed_bus_says_so(bus, names):
     await bus.declare(topology.base(names))
     await bus.close()
-    with pytest.raises(NotConnected, match="bus.start"):
+    with pytest.raises(NotConnected, match=r"bus\.start"):
         await bus.publish(names.events, "x", _msg())
+
+
+async def test_deleting_a_queue_stops_its_consumers(bus, names):
+    queue = await _work_queue(bus, names)
+    got = await collect(bus, queue)
+    await bus.delete_queue(queue)
+    await asyncio.sleep(0.3)  # a consumer that tried to come back would fail and retry here
+    await _work_queue(bus, names)
+    await bus.publish(names.infer, "work", _msg())
+    await asyncio.sleep(0.3)
+    assert got == []

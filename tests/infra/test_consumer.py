@@ -66,7 +66,7 @@ BAD_BODIES = [
 
 
 async def test_bad_bodies_are_dead_lettered_with_reasons_while_good_ones_flow(setup):
-    names, send, handled, dead = setup
+    _, send, handled, dead = setup
     for i, (body, type_name, content_type, _) in enumerate(BAD_BODIES):
         await send(body, type_name, content_type)
         await send(good(n=i))
@@ -78,7 +78,7 @@ async def test_bad_bodies_are_dead_lettered_with_reasons_while_good_ones_flow(se
 
 
 async def test_handler_errors_dead_letter_and_the_consumer_carries_on(setup):
-    names, send, handled, dead = setup
+    _, send, handled, dead = setup
     await send(good(do="raise"))
     await send(good(do="refuse"))
     await send(good(do="fine"))
@@ -88,7 +88,7 @@ async def test_handler_errors_dead_letter_and_the_consumer_carries_on(setup):
 
 
 async def test_requeue_gives_the_message_another_delivery(setup):
-    names, send, handled, dead = setup
+    _, send, handled, dead = setup
     await send(good(do="requeue"))
     await eventually(lambda: len(handled) == 1)
     assert dead == []

@@ -20,7 +20,6 @@ def test_defaults():
     assert settings.amqp_url is None
     assert settings.namespace == "botwerk"
     assert settings.max_message_bytes == 256 * 1024
-    assert settings.models == "file://./models"
     assert len(settings.instance) == 8
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from infra.bus import now_ms
 from infra.errors import DeadlineExceeded
-from workers.batching import BatchMismatch, Batcher
+from workers.batching import Batcher, BatchMismatch
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ async def mesh(bus, settings):
     )
     events = await collect(bus, events_queue)
     dead = await collect(bus, names.dead)
-    worker = Worker(bus, settings, CountingEcho(settings, "echo"))
+    batching = settings.model_copy(update={"max_wait_ms": 20.0})
+    worker = Worker(bus, batching, CountingEcho(batching, "echo"))
     await worker.start()
     replies = Replies(bus, names, names.reply_queue("core", settings.instance))
     await replies.start()
@@ -60,7 +61,7 @@ async def test_echo_round_trip_with_batching(mesh):
 
 async def test_bad_input_gets_a_bad_request_reply(mesh):
     rpc, *_ = mesh
-    with pytest.raises(RemoteError, match="inputs.text: expected `str`, got `int`") as caught:
+    with pytest.raises(RemoteError, match=r"inputs\.text: expected `str`, got `int`") as caught:
         await call(rpc, text=5)
     assert caught.value.code == "bad_request"
     with pytest.raises(RemoteError, match="unknown field") as caught:
@@ -78,7 +79,7 @@ async def test_a_model_exception_gets_a_model_error_reply(mesh):
 
 
 async def test_the_model_is_loaded_once_and_up_is_announced_after_warmup(mesh, settings):
-    _, names, worker, events, _ = mesh
+    _, _, _, events, _ = mesh
     await eventually(lambda: len(events) == 1)
     event = decode(events[0].message.body, events[0].message.type)
     assert isinstance(event, ComponentEvent)
@@ -111,6 +112,18 @@ async def test_requests_without_reply_to_are_dead_lettered(bus, mesh):
     )
     await eventually(lambda: len(dead) == 1)
     assert "without reply_to" in dead_reason(dead[0].headers)
+
+
+@pytest.mark.parametrize("deadline", [None, True, "1767225600000", -5])
+async def test_requests_without_a_valid_deadline_are_dead_lettered(bus, mesh, deadline):
+    rpc, names, _, _, dead = mesh
+    headers = {} if deadline is None else {"x-botwerk-deadline": deadline}
+    request = InferRequest(model="echo", inputs={"text": "x"})
+    await bus.publish(
+        names.infer, "echo", Outgoing.of(request, reply_to=rpc.replies.queue, headers=headers)
+    )
+    await eventually(lambda: len(dead) == 1)
+    assert "without a valid x-botwerk-deadline" in dead_reason(dead[0].headers)
 
 
 async def test_slow_model_past_the_deadline_times_out_for_the_caller(mesh):

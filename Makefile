@@ -1,0 +1,32 @@
+# Botwerk: `make run` chats with the demo bot, `make test` runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint unit bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "Botwerk needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+run: $(VENV)/.installed          ## the whole mesh in one process: type, and the demo bot answers
+	$(BIN)/botwerk up
+
+test: lint unit                  ## everything CI runs
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed        ## echo round trip through RabbitMQ, against a bare-pika baseline
+	$(BIN)/python bench/echo_roundtrip.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
