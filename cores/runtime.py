@@ -14,11 +14,14 @@ models, so restarting one reloads nothing.
 from __future__ import annotations
 
 import logging
+from functools import partial
+
+from msgspec.structs import replace
 
 from infra import messages, topology
 from infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
 from infra.consumer import typed_handler
-from infra.errors import DeadLetter, RemoteError
+from infra.errors import DeadLetter, RemoteError, TooLarge
 from infra.events import announce
 from infra.rpc import Replies, Rpc
 from infra.settings import Settings
@@ -75,11 +78,12 @@ class Core:
         if delivery.expired():
             raise DeadLetter("deadline passed before the core started")
         reply = await self.answer(message, deadline)
-        await self.bus.publish(
-            "",
-            reply_to,
-            Outgoing.of(reply, correlation_id=delivery.message.message_id, trace=delivery.trace),
-        )
+        out = partial(Outgoing.of, correlation_id=delivery.message.message_id, trace=delivery.trace)
+        try:
+            await self.bus.publish("", reply_to, out(reply))
+        except TooLarge:
+            apology = replace(reply, text=messages.ANSWER_TOO_LONG, error="model_error")
+            await self.bus.publish("", reply_to, out(apology))
 
     async def answer(self, message: Inbound, deadline_ms: int) -> Reply:
         """The bot's reply to ``message``, or a sentence saying what went wrong."""

@@ -186,6 +186,10 @@ class Consumer:
         channel.closed.add_done_callback(lambda fut: self._lost(f"channel closed: {fut.result()}"))
 
     def _lost(self, why: str) -> None:
+        # Deliveries of a dead channel can never be acked and come back to some consumer:
+        # finishing their handlers would only do the work twice and send stray replies.
+        for task in list(self.tasks):
+            task.cancel()
         if self.active:
             self.on_lost(self, why)
 

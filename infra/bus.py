@@ -10,9 +10,10 @@ with no broker). One test suite runs against both.
 
 Semantics both keep:
 - ``publish`` returns once the broker has confirmed the message. It raises ``Unroutable``
-  (mandatory and no queue matched), ``Rejected`` (nack: queue full) or ``PublishFailed`` (no
-  confirm in time); if the connection drops first it publishes again once reconnected, so a
-  message may arrive twice (consumers deduplicate by ``message_id``), never zero times.
+  (mandatory and no queue matched), ``Rejected`` (nack: queue full), ``TooLarge`` (over the
+  body cap, refused before sending) or ``PublishFailed`` (no confirm in time). If the
+  connection drops first, it publishes again once reconnected, so a message may arrive twice
+  (consumers deduplicate by ``message_id``), never zero times.
 - ``consume`` hands each delivery to ``handler`` in its own task, at most ``prefetch``
   unsettled at a time. The handler settles each delivery exactly once (``ack``, ``requeue``,
   ``discard``); :mod:`infra.consumer` wraps typed handlers so that returning acks and raising
@@ -31,6 +32,7 @@ from typing import Any, Literal, Protocol
 
 from schemas import CONTENT_TYPE, Envelope, encode
 
+from .errors import TooLarge
 from .topology import Declarable, Names
 
 log = logging.getLogger("botwerk.bus")
@@ -207,6 +209,15 @@ async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -
         delivery.requeue()
         return
     delivery.ack()
+
+
+def check_size(message: Outgoing, max_bytes: int) -> None:
+    """Refuse a body over the cap before it is sent: the broker would close the channel."""
+    if len(message.body) > max_bytes:
+        raise TooLarge(
+            f"{message.type} body of {len(message.body)} bytes is over the {max_bytes}-byte cap "
+            "(BOTWERK_MAX_MESSAGE_BYTES)"
+        )
 
 
 def dead_reason(headers: dict[str, Any]) -> str:

@@ -70,7 +70,9 @@ def up(obj: dict[str, Any], bot: str, models: tuple[str, ...], kind: str) -> Non
     from workers.runtime import Worker
 
     settings = _settings(obj, "up", default_level="WARNING")
-    bus = _bus(settings, f"up {bot}") if settings.amqp_url else MemoryBus()
+    bus = (
+        _bus(settings, f"up {bot}") if settings.amqp_url else MemoryBus(settings.max_message_bytes)
+    )
     where = (
         f"RabbitMQ at {settings.amqp_url_redacted}"
         if settings.amqp_url

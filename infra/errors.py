@@ -48,6 +48,10 @@ class Unroutable(PublishFailed):
     """A mandatory publish matched no queue (for a model: no worker has ever served it)."""
 
 
+class TooLarge(PublishFailed):
+    """The body is over BOTWERK_MAX_MESSAGE_BYTES: refused before it is sent."""
+
+
 class Rejected(PublishFailed):
     """The broker nacked the publish, usually because the queue is full (overflow)."""
 

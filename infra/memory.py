@@ -23,7 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from .bus import Delivery, Handler, Outgoing, Settlement
+from schemas import DEFAULT_MAX_BYTES
+
+from .bus import Delivery, Handler, Outgoing, Settlement, check_size
 from .errors import BusError, NotConnected, Rejected, Unroutable
 from .topology import Binding, Declarable, Exchange, Queue
 
@@ -83,7 +85,8 @@ class MemoryBus:
 
     kind = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, max_message_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self._max_bytes = max_message_bytes
         self._exchanges: dict[str, Exchange] = {}
         self._bindings: dict[str, list[Binding]] = {}
         self._queues: dict[str, _Queue] = {}
@@ -119,6 +122,7 @@ class MemoryBus:
         timeout: float | None = None,
     ) -> None:
         self._check_started()
+        check_size(message, self._max_bytes)
         targets = self._route(exchange, routing_key)
         where = f"{exchange or 'default exchange'}/{routing_key}"
         if not targets:

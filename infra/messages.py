@@ -10,6 +10,8 @@ BAD_REQUEST = "I couldn't make sense of that request: {detail}"
 INTERNAL = "Something went wrong on my side; it has been logged."
 NO_CORE = "The {bot} bot isn't running right now; please try again later."
 UNREACHABLE = "I can't reach the {bot} bot right now; please try again in a moment."
+ANSWER_TOO_LONG = "My answer came out too long to send; please ask for something shorter."
+MESSAGE_TOO_LONG = "That message is too long for me; please send something shorter."
 UNKNOWN_COMMAND = "I don't know {word!r}. Say `help` to see what I can do."
 EMPTY = "Say something, or `help` to see what I can do."
 

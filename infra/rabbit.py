@@ -24,7 +24,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 
 from .amqp import AmqpChannel, Consumer, Publisher
 from .backoff import delays
-from .bus import Handler, Outgoing
+from .bus import Handler, Outgoing, check_size
 from .errors import BrokerUnreachable, BusError, NotConnected, PublishFailed, Rejected, Unroutable
 from .settings import Settings
 from .topology import Binding, Declarable, Exchange, Queue
@@ -104,6 +104,7 @@ class RabbitBus:
         mandatory: bool = False,
         timeout: float | None = None,
     ) -> None:
+        check_size(message, self._settings.max_message_bytes)
         loop = asyncio.get_running_loop()
         limit = timeout if timeout is not None else self._settings.publish_timeout_s
         give_up = loop.time() + limit

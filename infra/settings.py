@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     heartbeat_s: int = Field(30, ge=0, description="AMQP heartbeat unless the URL sets one")
     publish_timeout_s: float = Field(30.0, gt=0, description="wait for a broker confirm")
     reconnect_min_s: float = Field(0.5, gt=0, description="first reconnect backoff")
-    reconnect_max_s: float = Field(30.0, gt=0, description="reconnect backoff cap")
+    reconnect_max_s: float = Field(10.0, gt=0, description="reconnect backoff cap")
     max_batch: int = Field(16, gt=0, description="most requests a worker runs in one batch")
     max_wait_ms: float = Field(
         0.0, ge=0, description="longest a worker waits to fill a batch (0: batch what queued)"

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 from infra import messages, topology
 from infra.backoff import delays
 from infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
-from infra.errors import DeadLetter, PublishFailed, Rejected, Unroutable
+from infra.errors import DeadLetter, PublishFailed, Rejected, TooLarge, Unroutable
 from infra.logs import trace
 from infra.rpc import Replies, SeenIds
 from infra.settings import Settings
@@ -140,6 +140,8 @@ class Gateway:
             await self._fail(message_id, inbound, "no_worker", messages.NO_CORE)
         except Rejected:
             await self._fail(message_id, inbound, "busy", messages.BUSY)
+        except TooLarge:
+            await self._fail(message_id, inbound, "bad_request", messages.MESSAGE_TOO_LONG)
         except PublishFailed as exc:
             log.warning("could not publish %s: %s", message_id, exc)
             await self._fail(message_id, inbound, "timeout", messages.UNREACHABLE)

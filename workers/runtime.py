@@ -4,8 +4,14 @@
 >>> await worker.start()   # load, warm up with a full batch, consume, then announce "up"
 
 A model is any object with the :class:`Model` shape; the worker owns everything else: the
-queue ``{ns}.infer.<name>`` (prefetch = max batch, so a crash puts back only that many), input
-checking, deadlines (expired work is dead-lettered, never started), batching, and replies.
+queue ``{ns}.infer.<name>``, input checking, deadlines (expired work is dead-lettered, never
+started), batching, and replies.
+
+A worker starts on probation, taking one request at a time, and takes up to ``max_batch`` at
+once only after it has answered a fresh request (delivery count 0). A quorum queue hands back
+what a crashed consumer held before anything new, so a request that kills its worker comes
+back, alone, to the restarted one: only its own delivery count rises until the broker
+dead-letters it, instead of the whole batch that died with it reaching the limit together.
 Input the model refuses gets a ``bad_request`` error reply; an exception in the model gets a
 ``model_error`` reply. The process carries on either way.
 """
@@ -16,12 +22,13 @@ import asyncio
 import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, ClassVar, Protocol
 
 from infra import topology
 from infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
 from infra.consumer import typed_handler
-from infra.errors import DeadLetter, DeadlineExceeded
+from infra.errors import DeadLetter, DeadlineExceeded, TooLarge
 from infra.events import announce
 from infra.settings import Settings
 from schemas import Envelope, Error, InferReply, InferRequest, SchemaError, validate
@@ -69,6 +76,8 @@ class Worker:
         )
         self._loop_task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
+        self._probation = True
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -80,16 +89,13 @@ class Worker:
         )
         limits = topology.Limits(self.settings.delivery_limit, self.settings.max_queue_length)
         await self.bus.declare(topology.for_worker(self.names, self.model.name, limits))
-        handler = typed_handler(
-            self.bus, self.names, (InferRequest,), self._on_request,
-            max_bytes=self.settings.max_message_bytes,
-        )  # fmt: skip
-        queue = self.names.infer_queue(self.model.name)
-        self._subscription = await self.bus.consume(
-            queue, handler, prefetch=self.settings.max_batch
-        )
+        self._subscription = await self._subscribe(prefetch=1)  # on probation: see the module
         await self._announce(up=True)
-        log.info("serving %s %s from %s", self.model.name, self.model.version, queue)
+        log.info("serving %s %s from %s", self.model.name, self.model.version, self.queue)
+
+    @property
+    def queue(self) -> str:
+        return self.names.infer_queue(self.model.name)
 
     async def stop(self) -> None:
         if self._subscription is not None:
@@ -100,6 +106,21 @@ class Worker:
                 await self._loop_task
         await self._announce(up=False)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _subscribe(self, prefetch: int) -> Subscription:
+        handler = typed_handler(
+            self.bus, self.names, (InferRequest,), self._on_request,
+            max_bytes=self.settings.max_message_bytes,
+        )  # fmt: skip
+        return await self.bus.consume(self.queue, handler, prefetch=prefetch)
+
+    async def _leave_probation(self) -> None:
+        """Consume with the full batch size, once the redelivered backlog is worked off."""
+        probation = self._subscription
+        self._subscription = await self._subscribe(prefetch=self.settings.max_batch)
+        if probation is not None:
+            await probation.cancel()
+        log.info("probation over: taking up to %d requests at once", self.settings.max_batch)
 
     async def _on_request(self, request: InferRequest, delivery: Delivery) -> None:
         reply_to = delivery.message.reply_to
@@ -112,11 +133,22 @@ class Worker:
         answer = await self._answer(request, delivery)
         # Transient on purpose: only the live caller can use this reply. If the caller or the
         # broker dies, the caller's own message was never acked and is asked again.
-        reply = Outgoing.of(
-            answer, correlation_id=delivery.message.message_id, trace=delivery.trace,
+        reply = partial(
+            Outgoing.of, correlation_id=delivery.message.message_id, trace=delivery.trace,
             persistent=False,
         )  # fmt: skip
-        await self.bus.publish("", reply_to, reply)
+        try:
+            await self.bus.publish("", reply_to, reply(answer))
+        except TooLarge as exc:
+            too_large = Error(
+                code="model_error", message="the answer was too large", detail=str(exc)
+            )
+            await self.bus.publish("", reply_to, reply(too_large))
+        if self._probation and delivery.delivery_count == 0:
+            self._probation = False  # a fresh message: what a crash returned is done
+            task = asyncio.create_task(self._leave_probation(), name="leave-probation")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _answer(self, request: InferRequest, delivery: Delivery) -> Envelope:
         name = self.model.name

@@ -71,7 +71,7 @@ def settings(namespace: str) -> Settings:
 async def bus(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Bus]:
     """Each test using it runs twice: on the in-process bus and on RabbitMQ."""
     if request.param == "memory":
-        instance: Bus = MemoryBus()
+        instance: Bus = MemoryBus(settings.max_message_bytes)
     else:
         request.getfixturevalue("amqp_url")
         instance = RabbitBus(settings, name=f"test {request.node.name}")

@@ -8,7 +8,7 @@ import pytest
 
 from infra import topology
 from infra.bus import REASON_HEADER, Outgoing, dead_letter, dead_reason
-from infra.errors import BusError, NotConnected, Rejected, Unroutable
+from infra.errors import BusError, NotConnected, Rejected, TooLarge, Unroutable
 from infra.testing.waiting import collect, eventually
 from schemas import Reply
 
@@ -231,3 +231,9 @@ async def test_deleting_a_queue_stops_its_consumers(bus, names):
     await bus.publish(names.infer, "work", _msg())
     await asyncio.sleep(0.3)
     assert got == []
+
+
+async def test_a_body_over_the_cap_is_refused_before_it_is_sent(bus, names, settings):
+    await _work_queue(bus, names)
+    with pytest.raises(TooLarge, match="over the 262144-byte cap"):
+        await bus.publish(names.infer, "work", _msg("x" * settings.max_message_bytes))

@@ -119,3 +119,27 @@ async def test_an_unreachable_broker_names_the_url_and_the_fix(settings):
 def test_a_bus_needs_a_url(settings):
     with pytest.raises(BusError, match="BOTWERK_AMQP_URL is not set"):
         RabbitBus(settings.model_copy(update={"amqp_url": None}))
+
+
+async def test_handlers_of_a_lost_channel_are_cancelled_not_finished(proxied, settings):
+    bus, proxy = proxied
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.for_worker(names, "m", topology.Limits()))
+    started, cancelled, finished = [], [], []
+
+    async def slow(delivery):
+        started.append(delivery.redelivered)
+        try:
+            await asyncio.sleep(2)
+        except asyncio.CancelledError:
+            cancelled.append(delivery.message.message_id)
+            raise
+        finished.append(delivery.redelivered)
+        delivery.ack()
+
+    await bus.consume(names.infer_queue("m"), slow, prefetch=1)
+    await bus.publish(names.infer, "m", _msg("long job"))
+    await eventually(lambda: started == [False])
+    await proxy.reset()
+    await eventually(lambda: len(cancelled) == 1, timeout=5)
+    await eventually(lambda: finished == [True], timeout=15)  # done once, on redelivery

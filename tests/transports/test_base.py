@@ -126,3 +126,9 @@ async def test_serve_forever_lets_other_errors_through(settings):
     with pytest.raises(ValueError):
         await serve_forever(Broken(), None, settings)
     await eventually(lambda: True)
+
+
+async def test_a_message_over_the_cap_is_answered_too_long(bus, settings, mesh):
+    async with ChatClient(bus, settings) as chat:
+        reply = await chat.ask("x" * settings.max_message_bytes)
+    assert (reply.error, reply.text) == ("bad_request", messages.MESSAGE_TOO_LONG)

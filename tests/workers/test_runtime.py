@@ -130,3 +130,12 @@ async def test_slow_model_past_the_deadline_times_out_for_the_caller(mesh):
     rpc, *_ = mesh
     with pytest.raises(DeadlineExceeded):
         await call(rpc, ms=300, text="zzz", delay_ms=800)
+
+
+async def test_an_answer_over_the_cap_becomes_an_error_reply(bus, mesh):
+    rpc, *_ = mesh
+    text = "x" * (256 * 1024 - 60)  # the request fits under the cap, the answer does not
+    with pytest.raises(RemoteError, match="too large") as caught:
+        await call(rpc, text=text)
+    assert caught.value.code == "model_error"
+    assert (await call(rpc, text="small")).outputs == {"text": "small"}
