@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(5, gt=0, description="deliveries before a message is dead-lettered")
     max_queue_length: int = Field(100_000, gt=0, description="work queue bound; beyond it: busy")
     max_message_bytes: int = Field(256 * 1024, gt=0, description="body size cap")
-    heartbeat_s: int = Field(30, ge=0, description="AMQP heartbeat unless the URL sets one")
+    heartbeat_s: int = Field(5, ge=0, description="AMQP heartbeat unless the URL sets one")
     publish_timeout_s: float = Field(30.0, gt=0, description="wait for a broker confirm")
     reconnect_min_s: float = Field(0.5, gt=0, description="first reconnect backoff")
     reconnect_max_s: float = Field(10.0, gt=0, description="reconnect backoff cap")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from typing import Any, ClassVar, Protocol
 
 from infra import messages, topology
@@ -76,6 +77,8 @@ class Gateway:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.stats: Counter[str] = Counter()
+        """published, delivered, duplicate_events, duplicate_replies, and each failure code"""
 
     async def start(self) -> None:
         await self.bus.declare(topology.base(self.names))
@@ -107,6 +110,7 @@ class Gateway:
         if event_id is not None:
             if event_id in self._events:
                 log.info("platform event %s seen already; dropped", event_id)
+                self.stats["duplicate_events"] += 1
                 return None
             self._events.add(event_id)
         inbound = Inbound(
@@ -136,6 +140,7 @@ class Gateway:
                 timeout=self.settings.deadline_ms / 1000,
             )  # fmt: skip
             log.info("message %s published to %s", message_id, key)
+            self.stats["published"] += 1
         except Unroutable:
             await self._fail(message_id, inbound, "no_worker", messages.NO_CORE)
         except Rejected:
@@ -152,6 +157,7 @@ class Gateway:
         correlation_id = delivery.message.correlation_id or ""
         if correlation_id in self._answered:
             log.info("reply to %s already delivered; duplicate dropped", correlation_id)
+            self.stats["duplicate_replies"] += 1
             return
         self._settle(correlation_id)
         await self._deliver(reply)
@@ -168,6 +174,7 @@ class Gateway:
             return
         self._settle(message_id)
         log.warning("message %s: %s", message_id, code)
+        self.stats[code] += 1
         reply = Reply(
             bot=self.bot, conversation=inbound.conversation, thread=inbound.thread,
             text=text.format(bot=self.bot), error=code, meta=inbound.meta,
@@ -187,6 +194,7 @@ class Gateway:
     async def _deliver(self, reply: Reply) -> None:
         if reply.text:
             await self.transport.send(reply)
+        self.stats["delivered"] += 1
 
 
 async def serve_forever(transport: Transport, gateway: Gateway, settings: Settings) -> None:

@@ -6,6 +6,7 @@ polling from tests, never for the roles themselves.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import time
@@ -16,6 +17,7 @@ import pika.exceptions
 
 def reachable(url: str) -> str | None:
     """None when a broker answers at ``url``; otherwise why not."""
+    logging.getLogger("pika").setLevel(logging.CRITICAL)  # a refused connection is the answer
     try:
         params = pika.URLParameters(url)
         params.socket_timeout = params.blocked_connection_timeout = 3

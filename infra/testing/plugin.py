@@ -9,15 +9,22 @@ out-of-tree transport, say) gets these fixtures by installing it.
   declared under its prefix is deleted at the end.
 - ``bus``: parametrized, ``memory`` and ``rabbitmq``: a test using it runs on both buses.
 - ``rabbit_bus``: RabbitMQ only. ``processes``: ``botwerk`` roles as OS processes.
+- ``fault_node``: a throwaway RabbitMQ node (one per session) that tests may kill, pause,
+  restart or alarm; healed after every test. ``fault_mesh``: roles on it, with a ledger.
+- ``reliability``: figures a fault test records; written to ``artifacts/reliability.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -27,6 +34,8 @@ from ..memory import MemoryBus
 from ..rabbit import RabbitBus
 from ..settings import Settings
 from . import admin
+from .broker import RABBITMQ_BIN, ThrowawayBroker
+from .faults import FaultMesh
 from .processes import Processes
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -101,3 +110,66 @@ def processes(amqp_url: str, settings: Settings, tmp_path: Path) -> Iterator[Pro
     procs = Processes(env, tmp_path)
     yield procs
     procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def _fault_node_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayBroker]:
+    if not (RABBITMQ_BIN / "rabbitmq-server").exists():
+        message = f"no rabbitmq-server in {RABBITMQ_BIN}: install Debian's rabbitmq-server"
+        if os.environ.get("BOTWERK_REQUIRE_BROKER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    node = ThrowawayBroker(tmp_path_factory.mktemp("rabbitmq-node"))
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def fault_node(_fault_node_session: ThrowawayBroker) -> Iterator[ThrowawayBroker]:
+    """The throwaway node, running and unpaused with no alarm, before and after the test."""
+    node = _fault_node_session
+    _heal(node)
+    yield node
+    _heal(node)
+
+
+def _heal(node: ThrowawayBroker) -> None:
+    if node.running:
+        with contextlib.suppress(OSError, ValueError):
+            node.resume()
+    else:
+        node.start()
+    node.memory_alarm(False)
+
+
+@pytest_asyncio.fixture
+async def fault_mesh(
+    fault_node: ThrowawayBroker, settings: Settings, tmp_path: Path
+) -> AsyncIterator[FaultMesh]:
+    async with FaultMesh(fault_node, settings, tmp_path) as mesh:
+        yield mesh
+
+
+class Reliability:
+    """Figures of the fault suite, one row per fault, written at the end of the session."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def record(self, row: str, **figures: Any) -> None:
+        self.rows.setdefault(row, {}).update(figures)
+
+
+@pytest.fixture(scope="session")
+def reliability() -> Iterator[Reliability]:
+    report = Reliability()
+    yield report
+    if report.rows:
+        out = Path(os.environ.get("BOTWERK_RELIABILITY_OUT", "artifacts/reliability.json"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        run = {
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "rows": report.rows,
+        }
+        out.write_text(json.dumps(run, indent=2, sort_keys=True))

@@ -23,12 +23,21 @@ class Processes:
         self.running: list[subprocess.Popen[str]] = []
         self._count = 0
 
-    def start(self, *args: str, stdin: int | None = None) -> subprocess.Popen[str]:
-        """``botwerk ARGS...`` in the background; its stderr goes to a log file."""
+    def start(
+        self, *args: str, stdin: int | None = None, sabotage: str | None = None
+    ) -> subprocess.Popen[str]:
+        """``botwerk ARGS...`` in the background; its stderr goes to a log file.
+
+        ``sabotage`` names protections to switch off (:mod:`infra.testing.sabotage`).
+        """
         self._count += 1
-        log = self.logs / f"{self._count:02d}-{'-'.join(args)[:40].replace('/', '_')}.log"
+        name = "-".join(args)[:40].replace("/", "_").replace(":", "_")
+        log = self.logs / f"{self._count:02d}-{name}{'-' + sabotage if sabotage else ''}.log"
+        command = ["-m", "infra.cli"]
+        if sabotage:
+            command = ["-m", "infra.testing.sabotage", sabotage, "--"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", *args],
+            [sys.executable, *command, *args],
             env=self.env,
             stdin=stdin,
             stdout=subprocess.PIPE if stdin is not None else log.open("a"),

@@ -12,7 +12,7 @@ from infra import topology
 from infra.bus import Outgoing
 from infra.errors import BrokerUnreachable, BusError, PublishFailed
 from infra.rabbit import RabbitBus
-from infra.testing.proxy import TcpProxy
+from infra.testing.proxy import FaultProxy
 from infra.testing.waiting import eventually
 from schemas import Reply
 
@@ -26,15 +26,14 @@ def _msg(text: str) -> Outgoing:
 @pytest.fixture
 async def proxied(amqp_url, settings):
     parts = urlsplit(amqp_url)
-    proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672).start()
-    url = amqp_url.replace(f"{parts.hostname}:{parts.port or 5672}", f"127.0.0.1:{proxy.port}")
-    if url == amqp_url:  # the URL gave no port
-        url = amqp_url.replace(parts.hostname or "", f"127.0.0.1:{proxy.port}", 1)
-    bus = RabbitBus(settings.model_copy(update={"amqp_url": url}), name="proxied")
+    proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or 5672).start()
+    bus = RabbitBus(
+        settings.model_copy(update={"amqp_url": proxy.url_for(amqp_url)}), name="proxied"
+    )
     await bus.start(timeout=10)
     yield bus, proxy
     await bus.close()
-    await proxy.close()
+    proxy.close()
 
 
 async def test_reconnects_redeclares_and_resumes_consuming_after_a_cut(proxied, settings):
@@ -52,7 +51,7 @@ async def test_reconnects_redeclares_and_resumes_consuming_after_a_cut(proxied, 
     await bus.publish(names.infer, "m", before)
     await eventually(lambda: got == [before.message_id])
 
-    await proxy.reset()
+    proxy.reset()
     await eventually(lambda: not bus.connected, timeout=5)
     await eventually(lambda: bus.connected, timeout=10)
     assert proxy.connections == 2
@@ -78,7 +77,7 @@ async def test_publishes_in_flight_during_a_cut_are_confirmed_after_reconnecting
     messages = [_msg(str(i)) for i in range(200)]
     publishing = asyncio.gather(*(bus.publish(names.infer, "m", m) for m in messages))
     await asyncio.sleep(0.01)
-    await proxy.reset()
+    proxy.reset()
     await publishing  # each either confirmed before the cut or published again after it
     await eventually(lambda: ids >= {m.message_id for m in messages}, timeout=15)
 
@@ -140,6 +139,6 @@ async def test_handlers_of_a_lost_channel_are_cancelled_not_finished(proxied, se
     await bus.consume(names.infer_queue("m"), slow, prefetch=1)
     await bus.publish(names.infer, "m", _msg("long job"))
     await eventually(lambda: started == [False])
-    await proxy.reset()
+    proxy.reset()
     await eventually(lambda: len(cancelled) == 1, timeout=5)
     await eventually(lambda: finished == [True], timeout=15)  # done once, on redelivery

@@ -1,0 +1,169 @@
+"""A throwaway RabbitMQ node for fault tests: its own name, ports, data and config in a folder.
+
+>>> node = ThrowawayBroker(tmp_path)
+>>> node.start()                 # Debian's rabbitmq-server, beside the machine's main broker
+>>> node.kill()                  # SIGKILL the Erlang VM: no goodbye to anyone
+>>> node.start()                 # same data folder: durable queues and confirmed messages return
+>>> node.pause(); node.resume()  # SIGSTOP / SIGCONT
+>>> node.memory_alarm(True)      # publishers block until memory_alarm(False)
+
+The node is configured for fault tests: a short heartbeat, a small maximum message size and a
+short ``consumer_timeout`` checked every second, so the slow paths take seconds, not hours.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import admin
+
+RABBITMQ_BIN = Path(os.environ.get("BOTWERK_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    heartbeat_s: int = 2
+    max_message_size: int = 1024 * 1024
+    consumer_timeout_ms: int = 20_000
+    channel_tick_ms: int = 1_000  # how often the broker checks consumer_timeout (default 60 s)
+
+
+class ThrowawayBroker:
+    """One RabbitMQ node that a test may kill, pause, restart or alarm."""
+
+    def __init__(self, root: Path, config: NodeConfig = NodeConfig()) -> None:
+        self.root = root
+        self.config = config
+        self.name = f"botwerk-fault-{secrets.token_hex(3)}@localhost"
+        self.port = _free_port()
+        self.ready_at = 0.0
+        self._server: subprocess.Popen[bytes] | None = None
+        self._write_files()
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 90.0) -> float:
+        """Boot the node and wait until it takes AMQP connections; the seconds it took."""
+        started = time.monotonic()
+        log = (self.root / "server.log").open("ab")
+        self._server = subprocess.Popen(
+            [str(RABBITMQ_BIN / "rabbitmq-server")], env=self.env, stdout=log, stderr=log,
+            start_new_session=True,
+        )  # fmt: skip
+        while admin.reachable(self.url) is not None:
+            if self._server.poll() is not None or time.monotonic() - started > timeout:
+                raise RuntimeError(f"RabbitMQ node {self.name} did not start; see {self.root}")
+            time.sleep(0.2)
+        self.ready_at = time.monotonic()
+        return self.ready_at - started
+
+    def stop(self) -> None:
+        """Stop the node for good (gracefully, else by force)."""
+        if self.running:
+            self.ctl("stop", check=False)
+        if self._server is not None:
+            try:
+                self._server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the Erlang VM, as a crash or an OOM killer would."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid)
+        if self._server is not None:
+            self._server.wait(timeout=30)
+
+    def pause(self) -> None:
+        os.kill(self.pid(), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid(), signal.SIGCONT)
+
+    def memory_alarm(self, on: bool) -> None:
+        """Raise (watermark 0) or clear the memory alarm: publishers block while it is raised."""
+        self.ctl("set_vm_memory_high_watermark", "0" if on else "0.4")
+
+    def close_all_connections(self, why: str = "fault test") -> None:
+        self.ctl("close_all_connections", why)
+
+    def ctl(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(
+            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.name, *args],
+            env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {result.stderr or result.stdout}")
+        return result.stdout
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.poll() is None
+
+    def pid(self) -> int:
+        return int((self.root / "node.pid").read_text().strip())
+
+    @property
+    def env(self) -> dict[str, str]:
+        root = str(self.root)
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")},
+            "HOME": root,  # its own Erlang cookie
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(_free_port()),
+            "RABBITMQ_MNESIA_BASE": f"{root}/mnesia",
+            "RABBITMQ_LOG_BASE": f"{root}/log",
+            "RABBITMQ_CONFIG_FILE": f"{root}/rabbitmq",
+            "RABBITMQ_ADVANCED_CONFIG_FILE": f"{root}/advanced.config",
+            "RABBITMQ_ENABLED_PLUGINS_FILE": f"{root}/enabled_plugins",
+            "RABBITMQ_CONF_ENV_FILE": f"{root}/rabbitmq-env.conf",
+            "RABBITMQ_PID_FILE": f"{root}/node.pid",
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+
+    def _write_files(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        cookie = self.root / ".erlang.cookie"
+        cookie.write_text(secrets.token_hex(16).upper())
+        cookie.chmod(0o400)
+        config = self.config
+        (self.root / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            f"heartbeat = {config.heartbeat_s}\n"
+            f"max_message_size = {config.max_message_size}\n"
+            f"consumer_timeout = {config.consumer_timeout_ms}\n"
+            "loopback_users = none\n"
+        )
+        (self.root / "advanced.config").write_text(
+            f"[{{rabbit, [{{channel_tick_interval, {config.channel_tick_ms}}}]}}].\n"
+        )
+        (self.root / "enabled_plugins").write_text("[].\n")
+        (self.root / "rabbitmq-env.conf").write_text("")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_gone(pid: int, timeout: float = 30.0) -> None:
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"process {pid} still alive after SIGKILL")

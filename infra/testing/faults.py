@@ -1,0 +1,151 @@
+"""A mesh to break: worker and core processes on a throwaway node, the test as their transport.
+
+>>> async with FaultMesh(node, settings, tmp_path) as mesh:
+...     mesh.start_worker(); mesh.start_core()
+...     answers = [await mesh.ledger.submit(mesh.chat, mesh.ledger.new_id()) for _ in range(100)]
+...     node.kill(); node.start()          # the fault
+...     await asyncio.gather(*answers)
+...     verdict = await mesh.verdict()     # after a final drain
+...     assert verdict.clean
+
+The worker serves :class:`infra.testing.models.LedgerEcho` under the name ``echo`` and the core
+runs the demo bot, so each ledger id goes transport -> core -> worker -> core -> transport.
+Role processes log JSON lines, so a test can time when each noticed a fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+from ..bus import Delivery
+from ..rabbit import RabbitBus
+from ..settings import Settings
+from ..topology import Names
+from . import admin
+from .broker import ThrowawayBroker
+from .chat import ChatClient
+from .ledger import Ledger, Verdict
+from .processes import Processes
+from .waiting import collect
+
+WORKER = ("worker", "infra.testing.models:LedgerEcho", "--name", "echo")
+CORE = ("core", "demo")
+
+
+class FaultMesh:
+    """Roles as processes on ``node`` (through ``url``, a proxy's if given), and a ledger."""
+
+    ROLES: ClassVar[dict[str, Callable[[Names], tuple[tuple[str, ...], str]]]] = {
+        "worker": lambda names: (WORKER, names.infer_queue("echo")),
+        "core": lambda names: (CORE, names.core_queue("demo")),
+    }
+
+    def __init__(
+        self, node: ThrowawayBroker, settings: Settings, work_dir: Path, *,
+        url: str | None = None, env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        self.node = node
+        self.url = url or node.url
+        self.settings = settings.model_copy(update={"amqp_url": self.url})
+        self.names = Names(settings.namespace)
+        self.ledger = Ledger(work_dir)
+        role_env = {
+            "BOTWERK_AMQP_URL": self.url,
+            "BOTWERK_NAMESPACE": settings.namespace,
+            "BOTWERK_LOG_FORMAT": "json",
+            "BOTWERK_LOG_LEVEL": "INFO",
+            "BOTWERK_LEDGER_DIR": str(work_dir),
+            "BOTWERK_LEDGER_DELAY_MS": "20",
+            **(env or {}),
+        }
+        self.processes = Processes(role_env, work_dir)
+        self.bus = RabbitBus(self.settings, name="fault test transport")
+        self.chat = ChatClient(self.bus, self.settings)
+        self.dead: list[Delivery] = []
+        self.roles: dict[str, tuple[subprocess.Popen[str], str | None]] = {}
+
+    async def __aenter__(self) -> FaultMesh:
+        await self.bus.start(timeout=30)
+        await self.chat.__aenter__()
+        self.dead = await collect(self.bus, self.names.dead, prefetch=500)
+        return self
+
+    async def __aexit__(self, *exc: object | TracebackType) -> None:
+        self.processes.stop_all()
+        await self.chat.__aexit__()
+        await self.bus.close()
+
+    def start_worker(self, sabotage: str | None = None, wait: bool = True) -> subprocess.Popen[str]:
+        return self.start("worker", sabotage, wait)
+
+    def start_core(self, sabotage: str | None = None, wait: bool = True) -> subprocess.Popen[str]:
+        return self.start("core", sabotage, wait)
+
+    def start(
+        self, role: str, sabotage: str | None = None, wait: bool = True
+    ) -> subprocess.Popen[str]:
+        """Start ``role`` (``worker`` or ``core``); with ``wait``, until it consumes."""
+        args, queue = self.ROLES[role](self.names)
+        before = self.consumers(queue)
+        proc = self.processes.start(*args, sabotage=sabotage)
+        self.roles[role] = (proc, sabotage)
+        if wait:
+            admin.wait_for_consumers(self.node.url, queue, before + 1, timeout=60)
+        return proc
+
+    def kill(self, role: str) -> None:
+        """SIGKILL the current process of ``role``."""
+        self.processes.kill(self.roles[role][0])
+
+    def restart(self, role: str, wait: bool = True) -> subprocess.Popen[str]:
+        """A fresh process of ``role``, with the same sabotage as the last one."""
+        return self.start(role, self.roles[role][1], wait)
+
+    def consumers(self, queue: str) -> int:
+        state = admin.queue_state(self.node.url, queue)
+        return state[1] if state else 0
+
+    def queued(self) -> int:
+        """Messages in the core and model queues, ready or unacked."""
+        wanted = {self.names.core_queue("demo"), self.names.infer_queue("echo")}
+        total = 0
+        for line in self.node.ctl(
+            "-q", "--no-table-headers", "list_queues", "name", "messages"
+        ).splitlines():
+            name, _, count = line.strip().rpartition("\t")
+            if name in wanted and count.isdigit():
+                total += int(count)
+        return total
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Wait until the work queues are empty, then a moment for the last replies."""
+        give_up = time.monotonic() + timeout
+        while await asyncio.to_thread(self.queued) > 0:
+            if time.monotonic() > give_up:
+                raise AssertionError(f"work queues not drained after {timeout:g}s")
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
+
+    async def verdict(self, drain: bool = True) -> Verdict:
+        if drain:
+            await self.drain()
+        return self.ledger.check(self.dead, self.chat)
+
+    def log_times(self, proc: subprocess.Popen[str], needle: str) -> list[float]:
+        """Epoch seconds of ``proc``'s JSON log lines whose message contains ``needle``."""
+        times = []
+        for line in Processes.log_of(proc).splitlines():
+            try:
+                entry: dict[str, Any] = json.loads(line)
+            except ValueError:
+                continue
+            if needle in str(entry.get("msg", "")):
+                times.append(float(entry["ts"]))
+        return times
