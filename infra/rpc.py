@@ -44,6 +44,9 @@ class SeenIds:
     def __contains__(self, key: str) -> bool:
         return key in self._ids
 
+    def discard(self, key: str) -> None:
+        self._ids.pop(key, None)
+
     def add(self, key: str) -> None:
         self._ids[key] = None
         self._ids.move_to_end(key)

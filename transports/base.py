@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol
 
 from infra import messages, topology
@@ -73,7 +74,10 @@ class Gateway:
         )  # fmt: skip
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self._answered = SeenIds()
+        self._timed_out = SeenIds()
         self._events = SeenIds()
+        self.on_late: Callable[[Reply], Awaitable[None]] | None = None
+        """Called with a reply that came after its user was told "took too long"."""
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -155,6 +159,13 @@ class Gateway:
         if not isinstance(reply, Reply):
             raise DeadLetter(f"a transport's reply queue takes {Reply.TYPE}, not {reply.TYPE}")
         correlation_id = delivery.message.correlation_id or ""
+        if correlation_id in self._timed_out:
+            log.info("reply to %s came after its deadline; not shown", correlation_id)
+            self.stats["late_replies"] += 1
+            self._timed_out.discard(correlation_id)
+            if self.on_late is not None:
+                await self.on_late(reply)
+            return
         if correlation_id in self._answered:
             log.info("reply to %s already delivered; duplicate dropped", correlation_id)
             self.stats["duplicate_replies"] += 1
@@ -163,6 +174,8 @@ class Gateway:
         await self._deliver(reply)
 
     def _expire(self, message_id: str, inbound: Inbound) -> None:
+        if message_id not in self._answered:
+            self._timed_out.add(message_id)
         task = asyncio.get_running_loop().create_task(
             self._fail(message_id, inbound, "timeout", messages.TOOK_TOO_LONG)
         )

@@ -32,7 +32,10 @@ class ChatClient:
     def __init__(self, bus: Bus, settings: Settings, bot: str = "demo") -> None:
         self.gateway = Gateway(bus, settings, self, bot)
         self.replies: list[Reply] = []
+        self.late: list[Reply] = []
+        self.texts: dict[str, str] = {}  # conversation -> what was asked in it
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
+        self.gateway.on_late = self._on_late
         self._ids = itertools.count()
 
     async def __aenter__(self) -> ChatClient:
@@ -52,6 +55,7 @@ class ChatClient:
         conversation = f"c{next(self._ids)}"
         answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[conversation] = answer
+        self.texts[conversation] = text
         user = User(id="tester", name="Tester")
         await self.gateway.submit(
             conversation=conversation, user=user, text=text, event_id=event_id
@@ -66,6 +70,9 @@ class ChatClient:
         answer = self._waiting.get(reply.conversation)
         if answer is not None and not answer.done():
             answer.set_result(reply)
+
+    async def _on_late(self, reply: Reply) -> None:
+        self.late.append(reply)
 
     async def stop(self) -> None:
         """Nothing to stop."""

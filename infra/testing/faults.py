@@ -24,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
+from schemas import Reply
+
 from ..bus import Delivery
 from ..rabbit import RabbitBus
 from ..settings import Settings
@@ -137,6 +139,36 @@ class FaultMesh:
         if drain:
             await self.drain()
         return self.ledger.check(self.dead, self.chat)
+
+    async def load(self, requests: int, rate: float = 400, inflight: int = 64) -> list[Reply]:
+        """``requests`` ledger questions at ``rate`` per second from independent users, at most
+        ``inflight`` waiting at once; each user's publish and wait is their own."""
+        slots = asyncio.Semaphore(inflight)
+
+        async def one() -> Reply:
+            try:
+                return await self.ledger.ask(self.chat, self.ledger.new_id())
+            finally:
+                slots.release()
+
+        users = []
+        started = time.monotonic()
+        for i in range(requests):
+            await slots.acquire()
+            if (ahead := started + i / rate - time.monotonic()) > 0:
+                await asyncio.sleep(ahead)
+            users.append(asyncio.create_task(one()))
+        return await asyncio.gather(*users)
+
+    async def keep_alive(self, role: str, stop: asyncio.Event) -> int:
+        """Restart ``role`` whenever its process exits, as a supervisor would; how many times."""
+        restarts = 0
+        while not stop.is_set():
+            if self.roles[role][0].poll() is not None:
+                restarts += 1
+                await asyncio.to_thread(self.restart, role, False)
+            await asyncio.sleep(0.1)
+        return restarts
 
     def log_times(self, proc: subprocess.Popen[str], needle: str) -> list[float]:
         """Epoch seconds of ``proc``'s JSON log lines whose message contains ``needle``."""

@@ -10,9 +10,9 @@ broker confirmed, each reply the user saw, and reads what the workers computed (
 :class:`infra.testing.models.LedgerEcho`) and what reached the dead-letter queue. The checker
 computes, as Jepsen's RabbitMQ test does:
 
-- lost: confirmed, yet the user never got a real answer and it never reached the dead-letter
-  queue: the user is the last consumer, so work that was done but whose answer died on the
-  way (a core killed after acking early) is lost too;
+- lost: confirmed, yet no answer ever came back (in time, or late after "took too long") and
+  it never reached the dead-letter queue: the user is the last consumer, so work that was done
+  but whose answer died on the way (a core killed after acking early) is lost too;
 - duplicates: answered to the user more than once (at-least-once must not show);
 - unexpected: a reply nobody asked for, or whose text is not its question's;
 - duplicate work: computed more than once (allowed: redelivered work), reported as a figure.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class Verdict:
     unexpected: list[str]
     duplicate_work: int
     dead: dict[str, str]
+    late: int = 0
 
     @property
     def clean(self) -> bool:
@@ -57,7 +59,7 @@ class Verdict:
             "sent": self.sent, "confirmed": self.confirmed, "answered": self.answered,
             "lost": len(self.lost), "duplicates": len(self.duplicates),
             "unexpected": len(self.unexpected), "duplicate_work": self.duplicate_work,
-            "dead_lettered": len(self.dead), "refused": dict(self.refused),
+            "dead_lettered": len(self.dead), "late": self.late, "refused": dict(self.refused),
             "errors": dict(self.errors),
         }  # fmt: skip
 
@@ -71,6 +73,8 @@ class Ledger:
     confirmed: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
     replies: dict[str, list[Reply]] = field(default_factory=dict)
+    submitted_at: dict[str, float] = field(default_factory=dict)
+    answered_at: dict[str, float] = field(default_factory=dict)  # monotonic, first reply
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def new_id(self, prefix: str = "L") -> str:
@@ -79,15 +83,27 @@ class Ledger:
     async def submit(self, chat: ChatClient, text: str) -> asyncio.Future[Reply]:
         """Send ``text`` through ``chat``; record it; the future of its reply."""
         self.sent.append(text)
+        self.submitted_at[text] = time.monotonic()
         answer = await chat.submit(text)
         if answer.done() and answer.result().error in REFUSED:
             self.refused[text] = answer.result().error or ""
         else:
             self.confirmed.add(text)
-        answer.add_done_callback(
-            lambda done: self.replies.setdefault(text, []).append(done.result())
-        )
+
+        def record(done: asyncio.Future[Reply]) -> None:
+            self.answered_at.setdefault(text, time.monotonic())
+            self.replies.setdefault(text, []).append(done.result())
+
+        answer.add_done_callback(record)
         return answer
+
+    def first_answer_after(self, moment: float) -> float | None:
+        """Seconds from ``moment`` (monotonic) to the first real answer after it."""
+        times = [
+            at for text, at in self.answered_at.items()
+            if at >= moment and any(r.error is None for r in self.replies.get(text, []))
+        ]  # fmt: skip
+        return min(times) - moment if times else None
 
     async def ask(self, chat: ChatClient, text: str) -> Reply:
         return await (await self.submit(chat, text))
@@ -103,7 +119,8 @@ class Ledger:
         dead_ids = {text: dead_reason(d.headers) for d in dead if (text := _text_of(d))}
         computed = self.computed()
         answered = {t for t, rs in self.replies.items() if any(r.error is None for r in rs)}
-        lost = sorted(self.confirmed - answered - set(dead_ids))
+        late = {chat.texts.get(r.conversation, "") for r in chat.late} if chat else set()
+        lost = sorted(self.confirmed - answered - late - set(dead_ids))
         seen_by_user = Counter(r.conversation for r in chat.replies) if chat else Counter()
         duplicates = sorted(c for c, n in seen_by_user.items() if n > 1)
         unexpected = sorted(
@@ -116,7 +133,7 @@ class Ledger:
             refused=Counter(self.refused.values()),
             answered=len(answered), errors=errors, lost=lost, duplicates=duplicates,
             unexpected=unexpected, duplicate_work=sum(n - 1 for n in computed.values() if n > 1),
-            dead=dead_ids,
+            dead=dead_ids, late=len(late - answered),
         )  # fmt: skip
 
 

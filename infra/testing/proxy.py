@@ -117,6 +117,7 @@ class FaultProxy:
         except (ConnectionError, OSError):
             pass
         finally:
-            with contextlib.suppress(Exception):
-                sink.transport.abort()
-            self._writers.discard(sink)
+            if self.mode != "blackhole":  # a black hole tells nobody that the far end hung up
+                with contextlib.suppress(Exception):
+                    sink.transport.abort()
+                self._writers.discard(sink)
