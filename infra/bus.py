@@ -173,7 +173,9 @@ class Bus(Protocol):
         *,
         mandatory: bool = False,
         timeout: float | None = None,
-    ) -> None: ...
+        cap: bool = True,
+    ) -> None:
+        """``cap=False`` skips the body-size cap: for copies of messages already on the broker."""
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Subscription: ...
 
@@ -186,7 +188,8 @@ async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -
     """Move ``delivery`` to ``{ns}.dead`` with ``reason`` in a header, then ack it.
 
     The copy keeps its body and properties, and says where it came from (queue, exchange,
-    routing key) so it can be replayed once the cause is fixed.
+    routing key) so it can be replayed once the cause is fixed. The body-size cap does not
+    apply: the broker already took the message, and an over-cap body is a reason to be here.
 
     If the dead letter cannot be published, the original is requeued instead: it comes back,
     counts toward the delivery limit, and the broker dead-letters it at the limit. Never lost.
@@ -203,7 +206,7 @@ async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -
     }
     copy = replace(delivery.message, headers=headers, expiration_ms=None)
     try:
-        await bus.publish(names.dlx, delivery.queue, copy)
+        await bus.publish(names.dlx, delivery.queue, copy, cap=False)
     except Exception as exc:
         log.error("could not dead-letter %s (%s); requeued", delivery.message.message_id, exc)
         delivery.requeue()

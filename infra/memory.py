@@ -120,9 +120,11 @@ class MemoryBus:
         *,
         mandatory: bool = False,
         timeout: float | None = None,
+        cap: bool = True,
     ) -> None:
         self._check_started()
-        check_size(message, self._max_bytes)
+        if cap:
+            check_size(message, self._max_bytes)
         targets = self._route(exchange, routing_key)
         where = f"{exchange or 'default exchange'}/{routing_key}"
         if not targets:

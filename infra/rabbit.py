@@ -103,8 +103,10 @@ class RabbitBus:
         *,
         mandatory: bool = False,
         timeout: float | None = None,
+        cap: bool = True,
     ) -> None:
-        check_size(message, self._settings.max_message_bytes)
+        if cap:
+            check_size(message, self._settings.max_message_bytes)
         loop = asyncio.get_running_loop()
         limit = timeout if timeout is not None else self._settings.publish_timeout_s
         give_up = loop.time() + limit

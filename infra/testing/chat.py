@@ -21,6 +21,8 @@ from transports.base import Gateway
 from ..bus import Bus
 from ..settings import Settings
 
+_clients = itertools.count()
+
 
 class ChatClient:
     """A :class:`transports.base.Transport` driven by the test instead of a platform."""
@@ -30,7 +32,9 @@ class ChatClient:
     recoverable_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     def __init__(self, bus: Bus, settings: Settings, bot: str = "demo") -> None:
-        self.gateway = Gateway(bus, settings, self, bot)
+        # A reply queue of its own: two clients on one queue would take each other's replies.
+        own = settings.model_copy(update={"instance": f"{settings.instance}-{next(_clients)}"})
+        self.gateway = Gateway(bus, own, self, bot)
         self.replies: list[Reply] = []
         self.late: list[Reply] = []
         self.texts: dict[str, str] = {}  # conversation -> what was asked in it

@@ -49,9 +49,10 @@ def no_confirms(patch: Patch) -> None:
 
     async def publish(
         self: RabbitBus, exchange: str, key: str, message: Outgoing, *, mandatory: bool = False,
-        timeout: float | None = None,
+        timeout: float | None = None, cap: bool = True,
     ) -> None:  # fmt: skip
-        check_size(message, self._settings.max_message_bytes)
+        if cap:
+            check_size(message, self._settings.max_message_bytes)
         await self._wait_ready(self._settings.publish_timeout_s)
         assert self._publisher is not None
         self._publisher.publish(exchange, key, message, mandatory)

@@ -121,18 +121,3 @@ async def test_poison_is_dead_lettered_with_reasons_while_good_traffic_flows(
     }
     for proc in processes.running:
         assert proc.poll() is None, processes.log_of(proc)
-
-
-async def test_inference_longer_than_the_heartbeat_keeps_the_connection(
-    processes, amqp_url, settings, rabbit_bus
-):
-    # The model computes on its own thread, so the event loop keeps answering heartbeats:
-    # no dropped connection, no redelivery, the work done once.
-    processes.env["BOTWERK_HEARTBEAT_S"] = "1"
-    procs = start_mesh(processes, amqp_url, settings)
-    async with ChatClient(rabbit_bus, settings) as chat:
-        reply = await chat.ask("slow 3500 still here")
-    assert reply.text == "echo: still here"
-    log = processes.log_of(procs["worker"])
-    assert "lost the connection" not in log
-    assert log.count("connected to amqp://") == 1

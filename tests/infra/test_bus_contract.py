@@ -237,3 +237,20 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_sent(bus, names, sett
     await _work_queue(bus, names)
     with pytest.raises(TooLarge, match="over the 262144-byte cap"):
         await bus.publish(names.infer, "work", _msg("x" * settings.max_message_bytes))
+
+
+async def test_an_over_cap_message_is_dead_lettered_whole(bus, names, settings):
+    # The consumer refuses it for its size; the dead-letter copy must not be refused the same
+    # way (a requeue loop on a queue with no delivery limit would spin forever).
+    queue = names.reply_queue("test", "big")
+    await bus.declare([*topology.base(names), topology.reply_queue(queue)])
+    dead = await collect(bus, names.dead)
+
+    async def refuse(delivery):
+        await dead_letter(bus, names, delivery, "body: over the cap")
+
+    await bus.consume(queue, refuse, prefetch=1)
+    big = _msg("x" * (settings.max_message_bytes + 10))
+    await bus.publish("", queue, big, cap=False)
+    await eventually(lambda: len(dead) == 1)
+    assert dead[0].message.body == big.body
