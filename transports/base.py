@@ -11,8 +11,10 @@ The gateway publishes each message to ``{ns}.inbound`` with key ``<bot>.<transpo
 deadline and its own reply queue; delivers each reply once through ``transport.send``, then
 acks it; drops a platform event it has already seen (platform retries) and a reply it has
 already delivered (redelivered work); and, when the deadline passes with no reply, sends the
-user one "took too long" instead. :func:`serve_forever` reconnects a transport whose platform
-connection fails with one of its ``recoverable_errors``, with backoff, jitter and a cap.
+user one "took too long" instead. Replies the gateway makes itself (that timeout, "busy", "no
+core") carry ``meta["botwerk.origin"] == "gateway"``: the bot never answered those.
+:func:`serve_forever` reconnects a transport whose platform connection fails with one of its
+``recoverable_errors``, with backoff, jitter and a cap.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from schemas import Envelope, Inbound, Reply, User
 log = logging.getLogger("botwerk.transport")
 
 GOOD_RUN_S = 30.0  # a connection that lasted this long resets the backoff
+FROM_GATEWAY = {"botwerk.origin": "gateway"}  # in the meta of replies the gateway makes itself
 
 
 class Transport(Protocol):
@@ -190,7 +193,7 @@ class Gateway:
         self.stats[code] += 1
         reply = Reply(
             bot=self.bot, conversation=inbound.conversation, thread=inbound.thread,
-            text=text.format(bot=self.bot), error=code, meta=inbound.meta,
+            text=text.format(bot=self.bot), error=code, meta={**inbound.meta, **FROM_GATEWAY},
         )  # fmt: skip
         try:
             await self._deliver(reply)

@@ -10,9 +10,10 @@ broker confirmed, each reply the user saw, and reads what the workers computed (
 :class:`infra.testing.models.LedgerEcho`) and what reached the dead-letter queue. The checker
 computes, as Jepsen's RabbitMQ test does:
 
-- lost: confirmed, yet no answer ever came back (in time, or late after "took too long") and
-  it never reached the dead-letter queue: the user is the last consumer, so work that was done
-  but whose answer died on the way (a core killed after acking early) is lost too;
+- lost: confirmed, yet nothing in the mesh ever answered it (an answer, or the bot's own error
+  reply, in time or late) and it never reached the dead-letter queue. The gateway's own
+  "took too long" does not count: the user is the last consumer, so work that was done but
+  whose answer died on the way (a core killed after acking early) is lost too;
 - duplicates: answered to the user more than once (at-least-once must not show);
 - unexpected: a reply nobody asked for, or whose text is not its question's;
 - duplicate work: computed more than once (allowed: redelivered work), reported as a figure.
@@ -24,6 +25,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,17 +110,18 @@ class Ledger:
     async def ask(self, chat: ChatClient, text: str) -> Reply:
         return await (await self.submit(chat, text))
 
-    def computed(self) -> Counter[str]:
-        """Every text a LedgerEcho worker computed, across all its processes."""
+    def computed(self, ids: Iterable[str] | None = None) -> Counter[str]:
+        """How often LedgerEcho workers computed each of ``ids`` (default: every id sent)."""
+        sent = set(self.sent if ids is None else ids)
         counts: Counter[str] = Counter()
         for path in self.work_dir.glob("computed-*.txt"):
-            counts.update(line for line in path.read_text().splitlines() if line)
+            counts.update(line for line in path.read_text().splitlines() if line in sent)
         return counts
 
     def check(self, dead: list[Delivery], chat: ChatClient | None = None) -> Verdict:
         dead_ids = {text: dead_reason(d.headers) for d in dead if (text := _text_of(d))}
         computed = self.computed()
-        answered = {t for t, rs in self.replies.items() if any(r.error is None for r in rs)}
+        answered = {t for t, rs in self.replies.items() if any(_from_the_mesh(r) for r in rs)}
         late = {chat.texts.get(r.conversation, "") for r in chat.late} if chat else set()
         lost = sorted(self.confirmed - answered - late - set(dead_ids))
         seen_by_user = Counter(r.conversation for r in chat.replies) if chat else Counter()
@@ -135,6 +138,11 @@ class Ledger:
             unexpected=unexpected, duplicate_work=sum(n - 1 for n in computed.values() if n > 1),
             dead=dead_ids, late=len(late - answered),
         )  # fmt: skip
+
+
+def _from_the_mesh(reply: Reply) -> bool:
+    """An answer or a bot's error reply, not a reply the transport's gateway made itself."""
+    return reply.error is None or reply.meta.get("botwerk.origin") != "gateway"
 
 
 def _text_of(delivery: Delivery) -> str | None:

@@ -68,7 +68,7 @@ async def heartbeat_run(mesh, sabotage=None):
     reply = await mesh.chat.ask("slow 7000 H1")
     await asyncio.sleep(1)
     drops = [t for t in mesh.log_times(worker, "lost the connection") if t > started]
-    return reply, drops, mesh.ledger.computed()["H1"]
+    return reply, drops, mesh.ledger.computed(["H1"])["H1"]
 
 
 async def test_inference_far_longer_than_the_heartbeat_keeps_the_connection(make_mesh, reliability):
