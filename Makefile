@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit faults bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -24,6 +24,10 @@ lint: $(VENV)/.installed
 
 unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
 	$(BIN)/pytest
+
+faults: $(VENV)/.installed       ## the fault-injection suite alone, then its figures into docs/reliability.md
+	$(BIN)/pytest tests/faults
+	$(BIN)/python bench/reliability_report.py
 
 bench: $(VENV)/.installed        ## echo round trip through RabbitMQ, against a bare-pika baseline
 	$(BIN)/python bench/echo_roundtrip.py

@@ -14,6 +14,8 @@ computes, as Jepsen's RabbitMQ test does:
   reply, in time or late) and it never reached the dead-letter queue. The gateway's own
   "took too long" does not count: the user is the last consumer, so work that was done but
   whose answer died on the way (a core killed after acking early) is lost too;
+- unserved: confirmed, yet no worker ever computed it and it never reached the dead-letter
+  queue: lost one hop down, even when the bot then told its user "took too long";
 - duplicates: answered to the user more than once (at-least-once must not show);
 - unexpected: a reply nobody asked for, or whose text is not its question's;
 - duplicate work: computed more than once (allowed: redelivered work), reported as a figure.
@@ -46,6 +48,7 @@ class Verdict:
     answered: int
     errors: Counter[str]
     lost: list[str]
+    unserved: list[str]
     duplicates: list[str]
     unexpected: list[str]
     duplicate_work: int
@@ -59,7 +62,8 @@ class Verdict:
     def summary(self) -> dict[str, Any]:
         return {
             "sent": self.sent, "confirmed": self.confirmed, "answered": self.answered,
-            "lost": len(self.lost), "duplicates": len(self.duplicates),
+            "lost": len(self.lost), "unserved": len(self.unserved),
+            "duplicates": len(self.duplicates),
             "unexpected": len(self.unexpected), "duplicate_work": self.duplicate_work,
             "dead_lettered": len(self.dead), "late": self.late, "refused": dict(self.refused),
             "errors": dict(self.errors),
@@ -124,6 +128,7 @@ class Ledger:
         answered = {t for t, rs in self.replies.items() if any(_from_the_mesh(r) for r in rs)}
         late = {chat.texts.get(r.conversation, "") for r in chat.late} if chat else set()
         lost = sorted(self.confirmed - answered - late - set(dead_ids))
+        unserved = sorted(self.confirmed - set(computed) - set(dead_ids))
         seen_by_user = Counter(r.conversation for r in chat.replies) if chat else Counter()
         duplicates = sorted(c for c, n in seen_by_user.items() if n > 1)
         unexpected = sorted(
@@ -134,7 +139,8 @@ class Ledger:
         return Verdict(
             sent=len(self.sent), confirmed=len(self.confirmed),
             refused=Counter(self.refused.values()),
-            answered=len(answered), errors=errors, lost=lost, duplicates=duplicates,
+            answered=len(answered), errors=errors, lost=lost, unserved=unserved,
+            duplicates=duplicates,
             unexpected=unexpected, duplicate_work=sum(n - 1 for n in computed.values() if n > 1),
             dead=dead_ids, late=len(late - answered),
         )  # fmt: skip

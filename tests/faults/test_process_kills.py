@@ -50,7 +50,7 @@ async def test_worker_killed_every_few_seconds_loses_nothing(make_mesh, reliabil
     assert kills >= 3
     assert verdict.clean, verdict.summary()
     assert verdict.answered == verdict.sent == 5000
-    assert not verdict.errors
+    assert not verdict.errors and not verdict.unserved
 
 
 async def test_worker_kill_negative_control_early_ack_loses_messages(make_mesh, reliability):
@@ -59,8 +59,8 @@ async def test_worker_kill_negative_control_early_ack_loses_messages(make_mesh, 
         mesh.start_core()
         kills, _ = await load_while_killing(mesh, "worker", requests=1500, every=1.5)
         verdict = await mesh.verdict()
-    reliability.record("worker_kill", negative_lost=len(verdict.lost), negative_kills=kills)
-    assert verdict.lost, "acking before the work is done must lose messages on a kill"
+    reliability.record("worker_kill", negative_unserved=len(verdict.unserved), negative_kills=kills)
+    assert verdict.unserved, "acking before the work is done must lose messages on a kill"
 
 
 async def test_core_killed_during_requests_loses_nothing_and_reloads_no_model(
@@ -81,6 +81,7 @@ async def test_core_killed_during_requests_loses_nothing_and_reloads_no_model(
     assert kills >= 2
     assert verdict.clean, verdict.summary()
     assert verdict.answered == verdict.sent == 3000
+    assert not verdict.errors and not verdict.unserved
     assert alive and loads == 1
 
 
