@@ -19,7 +19,6 @@ import asyncio
 import json
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -30,7 +29,6 @@ from ..bus import Delivery
 from ..rabbit import RabbitBus
 from ..settings import Settings
 from ..topology import Names
-from . import admin
 from .broker import ThrowawayBroker
 from .chat import ChatClient
 from .ledger import Ledger, Verdict
@@ -44,9 +42,9 @@ CORE = ("core", "demo")
 class FaultMesh:
     """Roles as processes on ``node`` (through ``url``, a proxy's if given), and a ledger."""
 
-    ROLES: ClassVar[dict[str, Callable[[Names], tuple[tuple[str, ...], str]]]] = {
-        "worker": lambda names: (WORKER, names.infer_queue("echo")),
-        "core": lambda names: (CORE, names.core_queue("demo")),
+    ROLES: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {
+        "worker": (WORKER, "serving echo"),  # logged once it consumes, after warm-up
+        "core": (CORE, "bot demo answering"),
     }
 
     def __init__(
@@ -93,14 +91,25 @@ class FaultMesh:
     def start(
         self, role: str, sabotage: str | None = None, wait: bool = True
     ) -> subprocess.Popen[str]:
-        """Start ``role`` (``worker`` or ``core``); with ``wait``, until it consumes."""
-        args, queue = self.ROLES[role](self.names)
-        before = self.consumers(queue)
+        """Start ``role`` (``worker`` or ``core``); with ``wait``, until it says it serves.
+
+        (Consumer counts would mislead: a killed consumer lingers until the broker notices,
+        and a worker leaving probation briefly holds two.)
+        """
+        args, ready = self.ROLES[role]
         proc = self.processes.start(*args, sabotage=sabotage)
         self.roles[role] = (proc, sabotage)
         if wait:
-            admin.wait_for_consumers(self.node.url, queue, before + 1, timeout=60)
+            self._wait_ready(proc, ready)
         return proc
+
+    def _wait_ready(self, proc: subprocess.Popen[str], ready: str, timeout: float = 60) -> None:
+        give_up = time.monotonic() + timeout
+        while not self.log_times(proc, ready):
+            if proc.poll() is not None or time.monotonic() > give_up:
+                log = Processes.log_of(proc)[-3000:]
+                raise RuntimeError(f"{proc.args!r} is not serving:\n{log}")
+            time.sleep(0.05)
 
     def kill(self, role: str) -> None:
         """SIGKILL the current process of ``role``."""
@@ -109,10 +118,6 @@ class FaultMesh:
     def restart(self, role: str, wait: bool = True) -> subprocess.Popen[str]:
         """A fresh process of ``role``, with the same sabotage as the last one."""
         return self.start(role, self.roles[role][1], wait)
-
-    def consumers(self, queue: str) -> int:
-        state = admin.queue_state(self.node.url, queue)
-        return state[1] if state else 0
 
     def queued(self) -> int:
         """Messages in the core and model queues, ready or unacked."""
