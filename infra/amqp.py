@@ -18,6 +18,7 @@ from pika.channel import Channel
 
 from .bus import Delivery, Handler, Outgoing, Settlement
 from .errors import BusError
+from .topology import Binding, Declarable, Exchange, Queue
 
 log = logging.getLogger("botwerk.rabbit")
 
@@ -230,3 +231,19 @@ class Consumer:
             await asyncio.wait(self.tasks, timeout=grace)
         if channel is not None:
             channel.close()
+
+
+async def declare_one(channel: AmqpChannel, item: Declarable) -> None:
+    """Declare one exchange, queue or binding (durable, as Botwerk declares everything)."""
+    if isinstance(item, Exchange):
+        await channel.call(
+            "exchange_declare", exchange=item.name, exchange_type=item.kind, durable=True
+        )
+    elif isinstance(item, Queue):
+        await channel.call(
+            "queue_declare", queue=item.name, durable=item.durable, arguments=item.arguments
+        )
+    elif isinstance(item, Binding):
+        await channel.call(
+            "queue_bind", queue=item.queue, exchange=item.exchange, routing_key=item.routing_key
+        )

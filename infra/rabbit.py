@@ -22,12 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 
-from .amqp import AmqpChannel, Consumer, Publisher
+from .amqp import AmqpChannel, Consumer, Publisher, declare_one
 from .backoff import delays
 from .bus import Handler, Outgoing, check_size
 from .errors import BrokerUnreachable, BusError, NotConnected, PublishFailed, Rejected, Unroutable
 from .settings import Settings
-from .topology import Binding, Declarable, Exchange, Queue
+from .topology import Declarable, Exchange, Queue
 
 log = logging.getLogger("botwerk.rabbit")
 
@@ -212,7 +212,7 @@ class RabbitBus:
         try:
             for item in items:
                 try:
-                    await _declare_one(channel, item)
+                    await declare_one(channel, item)
                 except BusError as exc:
                     raise BusError(
                         f"cannot declare {item}: {exc}; if it exists with other arguments, "
@@ -293,21 +293,6 @@ class RabbitSubscription:
 
 def _named(item: Declarable, kind: type, name: str) -> bool:
     return isinstance(item, kind) and getattr(item, "name", None) == name
-
-
-async def _declare_one(channel: AmqpChannel, item: Declarable) -> None:
-    if isinstance(item, Exchange):
-        await channel.call(
-            "exchange_declare", exchange=item.name, exchange_type=item.kind, durable=True
-        )
-    elif isinstance(item, Queue):
-        await channel.call(
-            "queue_declare", queue=item.name, durable=item.durable, arguments=item.arguments
-        )
-    elif isinstance(item, Binding):
-        await channel.call(
-            "queue_bind", queue=item.queue, exchange=item.exchange, routing_key=item.routing_key
-        )
 
 
 def _parameters(settings: Settings, name: str) -> pika.URLParameters:
