@@ -1,0 +1,199 @@
+"""Train word2vec on a corpus, or import pre-trained vectors, into a folder ready to publish.
+
+>>> result = train(Path("corpus.txt"), Path("built"), Word2VecConfig(epochs=10))
+>>> ModelStore(url).publish("lee", "word2vec", result.folder, metrics=result.metrics,
+...                         corpus="corpus.txt", config=result.config)
+>>> imported = import_vectors(Path("GoogleNews-vectors-negative300.bin.gz"), Path("gnews"))
+
+The corpus is a text file or a folder of them, read by :class:`workers.corpora.Sentences`
+(one sentence per line, lower-cased letters-only words unless ``lowercase=False``), once to
+build the vocabulary and once per epoch: a restartable iterable, never held in memory. With
+``phrases=True``, gensim's ``Phrases`` first finds word pairs that occur together far more
+than by chance and joins them ("new york" -> ``new_york``), as in the GoogleNews vectors.
+
+The folder holds the vectors as :mod:`workers.word2vec.vectors` describes; nothing is pickled.
+``DEMO_CONFIG`` trains on gensim's ``lee_background.cor`` (300 news stories) in a few seconds.
+
+Limits: runs reproduce exactly only with ``workers=1`` (thread scheduling otherwise reorders
+updates). The training loss is gensim's figure for the last epoch, only with
+``compute_loss``: not comparable across configurations, and gensim sums it in float32, so on
+large corpora it stops growing and the last epoch's share reads low or 0.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgspec
+from gensim.models import KeyedVectors, Word2Vec
+from gensim.models.callbacks import CallbackAny2Vec
+from gensim.models.phrases import FrozenPhrases, Phrases
+from gensim.utils import open as open_any
+from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+
+from workers.corpora import Sentences
+
+from .vectors import save_folder
+
+
+class Word2VecConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Training settings; checked on construction."""
+
+    vector_size: int = 100
+    window: int = 5
+    min_count: int = 5
+    sg: bool = False
+    """skip-gram (True) or CBOW (False)."""
+    negative: int = 5
+    sample: float = 1e-3
+    epochs: int = 5
+    workers: int = 2
+    seed: int = 1
+    lowercase: bool = True
+    phrases: bool = False
+    phrase_min_count: int = 5
+    phrase_threshold: float = 10.0
+    compute_loss: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("vector_size", "window", "min_count", "epochs", "workers", "phrase_min_count")
+        for field in positive:
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be 1 or more, got {getattr(self, field)}")
+        if self.negative < 1:
+            raise ValueError("negative must be 1 or more: hierarchical softmax is not supported")
+
+
+DEMO_CONFIG = Word2VecConfig(vector_size=50, window=5, min_count=2, epochs=20, sg=False)
+"""For ``gensim.test.utils.datapath("lee_background.cor")``: a few seconds on two cores."""
+
+
+class TrainResult(NamedTuple):
+    folder: Path
+    metrics: dict[str, float]
+    config: dict[str, Any]
+
+
+class PhrasedSentences:
+    """Sentences with detected phrases joined: restartable, like the corpus under it."""
+
+    def __init__(self, sentences: Iterable[list[str]], phrases: FrozenPhrases) -> None:
+        self.sentences = sentences
+        self.phrases = phrases
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for sentence in self.sentences:
+            yield self.phrases[sentence]
+
+
+class EpochProgress(CallbackAny2Vec):  # type: ignore[misc]  # gensim has no type hints
+    """A tqdm bar over epochs, and the training loss of each epoch."""
+
+    def __init__(self, epochs: int, enabled: bool) -> None:
+        self.bar = tqdm(total=epochs, desc="word2vec epochs", unit=" epoch", disable=not enabled)
+        self.losses: list[float] = []
+        self._total = 0.0
+
+    def on_epoch_end(self, model: Word2Vec) -> None:
+        total = float(model.get_latest_training_loss())
+        self.losses.append(total - self._total)  # gensim's figure is cumulative
+        self._total = total
+        self.bar.update()
+        if model.compute_loss:
+            self.bar.set_postfix(loss=f"{self.losses[-1]:.4g}")
+
+    def on_train_end(self, model: Word2Vec) -> None:
+        self.bar.close()
+
+
+def train(corpus: Path, out: Path, config: Word2VecConfig, *, progress: bool = True) -> TrainResult:
+    """Train on ``corpus`` (a text file or folder) and write the vectors into ``out``."""
+    started = time.perf_counter()
+    sentences: Iterable[list[str]] = Sentences(corpus, lowercase=config.lowercase)
+    if config.phrases:
+        sentences = _with_phrases(sentences, config)
+    model = Word2Vec(
+        vector_size=config.vector_size, window=config.window, min_count=config.min_count,
+        sg=int(config.sg), negative=config.negative, sample=config.sample, epochs=config.epochs,
+        workers=config.workers, seed=config.seed, compute_loss=config.compute_loss,
+    )  # fmt: skip
+    model.build_vocab(sentences, progress_per=1_000_000)
+    if not model.wv.index_to_key:
+        raise ValueError(
+            f"no word occurs {config.min_count} times in {corpus}: "
+            "lower min_count or give a larger corpus"
+        )
+    bar = EpochProgress(config.epochs, progress)
+    trained, _ = model.train(
+        sentences, total_examples=model.corpus_count, epochs=config.epochs,
+        compute_loss=config.compute_loss, callbacks=[bar],
+    )  # fmt: skip
+    save_folder(model.wv, out)
+    metrics = _metrics(model, trained, time.perf_counter() - started, bar.losses)
+    return TrainResult(out, metrics, msgspec.structs.asdict(config))
+
+
+def _metrics(
+    model: Word2Vec, trained: int, seconds: float, losses: list[float]
+) -> dict[str, float]:
+    metrics = {
+        "vocab_size": float(len(model.wv.index_to_key)),
+        "vector_size": float(model.wv.vector_size),
+        "sentences": float(model.corpus_count),
+        "corpus_words": float(model.corpus_total_words),
+        "words_trained": float(trained),
+        "seconds": round(seconds, 3),
+    }
+    if model.compute_loss and losses:
+        metrics["training_loss"] = losses[-1]
+    return metrics
+
+
+def _with_phrases(sentences: Iterable[list[str]], config: Word2VecConfig) -> PhrasedSentences:
+    found = Phrases(sentences, min_count=config.phrase_min_count, threshold=config.phrase_threshold)
+    return PhrasedSentences(sentences, found.freeze())
+
+
+def import_vectors(
+    file: Path, out: Path, *, binary: bool | None = None, limit: int | None = None
+) -> TrainResult:
+    """Pre-trained vectors in word2vec text or binary format (``.gz``/``.bz2`` too) -> ``out``.
+
+    ``binary=None`` looks at the file to decide. ``limit`` keeps only the first (most
+    frequent) words. The files carry no counts: they are stored as 0.
+    """
+    started = time.perf_counter()
+    if binary is None:
+        binary = is_binary_word2vec(file)
+    kv = KeyedVectors.load_word2vec_format(
+        str(file), binary=binary, limit=limit, unicode_errors="replace"
+    )
+    save_folder(kv, out, counts=[0] * len(kv.index_to_key))
+    metrics = {
+        "vocab_size": float(len(kv.index_to_key)),
+        "vector_size": float(kv.vector_size),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return TrainResult(out, metrics, {"imported": file.name, "binary": binary, "limit": limit})
+
+
+def is_binary_word2vec(file: Path) -> bool:
+    """True unless the line after the header reads as ``word`` and ``size`` numbers."""
+    with open_any(str(file), "rb") as handle:
+        header = handle.readline().split()
+        if len(header) != 2 or not all(part.isdigit() for part in header):
+            raise ValueError(
+                f"{file} does not start with a word2vec header 'WORDS DIMENSIONS': "
+                "convert GloVe files with gensim.scripts.glove2word2vec first"
+            )
+        line = handle.readline(1 << 20)
+    size = int(header[1])
+    try:
+        fields = line.decode("utf-8").split()
+        [float(value) for value in fields[-size:]]
+    except (UnicodeDecodeError, ValueError):
+        return True
+    return len(fields) != size + 1 or not line.endswith(b"\n")
