@@ -12,19 +12,32 @@ middleware in order, then the first handler whose command word starts the messag
 fallback. A handler returns the reply text (``""``: answer nothing visible). It may call models
 through ``ctx.infer``; a model that is missing, slow or failing becomes a clear sentence to the
 user, never silence and never a dead process.
+
+Mentions: a bot answers every direct message, and a message in a shared room only when it
+names the bot: ``@name``, ``<@name>``, ``name:`` or ``name,`` at the start, or ``@name``
+(or ``<@name>``) anywhere, in any case. The mention is taken out before routing, so
+``"@greeter hello"`` reaches ``hello`` and handlers see the text without it. An unmentioned
+room message gets ``""`` (nothing is sent) and runs no middleware. Limit: a mention must use
+the bot's own name; platform user ids (Slack's ``<@U123>``) are the transport's to translate.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
+
+import msgspec
+from msgspec.structs import replace
 
 from infra import messages
 from infra.errors import RemoteError
 from infra.rpc import Rpc
-from infra.settings import Settings
+from infra.settings import ConfigError, Settings, config_path
 from schemas import Inbound
 
 log = logging.getLogger("botwerk.core")
@@ -32,6 +45,7 @@ log = logging.getLogger("botwerk.core")
 DEADLINE_MARGIN_MS = 250  # give up on a model this early, so our apology beats the deadline
 
 F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 @dataclass(frozen=True)
@@ -107,7 +121,16 @@ class Bot:
         return "\n".join(lines)
 
     async def dispatch(self, ctx: Context) -> str:
-        """Middleware in order, then the matching handler; the reply text."""
+        """Middleware in order, then the matching handler; the reply text.
+
+        A room message that does not mention the bot gets ``""`` at once; a mention is
+        removed from ``ctx.message.text`` before anything else sees it.
+        """
+        mentioned, text = strip_mention(ctx.message.text, self.name)
+        if not (ctx.message.direct or mentioned):
+            return ""
+        if text != ctx.message.text:
+            ctx.message = replace(ctx.message, text=text)
         handler = self._route(ctx)
         for middleware in reversed(self.middleware):
             handler = _chain(middleware, handler)
@@ -127,6 +150,54 @@ class Bot:
         word = ctx.message.text.strip().split(" ")[0]
         log.info("no handler for %r", word)
         return messages.UNKNOWN_COMMAND.format(word=word) if word else messages.EMPTY
+
+
+def bot_options(settings: Settings, bot: str, kind: type[S]) -> S:
+    """``settings.bots[bot]`` (a ``[bots.<bot>]`` table) as the typed config ``kind``.
+
+    Unknown keys and bad values raise :class:`ConfigError` naming the key and the fix; ``kind``
+    checks its own bounds in ``__post_init__`` with a ValueError that names the key.
+    """
+    options = settings.bots.get(bot, {})
+    where = f"[bots.{bot}] in {config_path()}"
+    known = kind.__struct_fields__
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(known)}")
+    try:
+        return msgspec.convert(options, kind)
+    except msgspec.ValidationError as exc:
+        problem, _, at = str(exc).partition(" - at `$.")
+        key = f"{at.rstrip('`')}: " if at else ""
+        raise ConfigError(f"{where}: {key}{problem[:1].lower()}{problem[1:]}") from None
+
+
+def strip_mention(text: str, name: str) -> tuple[bool, str]:
+    """Whether ``text`` mentions the bot ``name``, and the text without the mention.
+
+    >>> strip_mention("Annalogue: king - man + woman", "annalogue")
+    (True, 'king - man + woman')
+    >>> strip_mention("what do you say, @annalogue?", "annalogue")
+    (True, 'what do you say?')
+    """
+    leading, inside = _mention_patterns(name)
+    stripped, count = leading.subn("", text, count=1)
+    stripped, more = inside.subn("", stripped)
+    if count or more:
+        return True, stripped.strip()
+    return False, text
+
+
+@lru_cache(maxsize=64)
+def _mention_patterns(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a mention opening the text with what follows it, an @-mention anywhere)."""
+    bot = re.escape(name)
+    end = r"(?![\w-])"  # a whole name: "@anna" does not mention "annalogue"
+    leading = rf"^\s*(?:<@{bot}>|@{bot}{end}|{bot}\s*[:,])[\s:,]*"
+    inside = rf"[\s,]*(?<![\w@<])(?:<@{bot}>|@{bot}{end})[:,]?"
+    return re.compile(leading, re.IGNORECASE), re.compile(inside, re.IGNORECASE)
 
 
 def _definition_order(cls: type) -> list[str]:

@@ -100,3 +100,64 @@ def test_help_lists_commands_in_definition_order(settings):
 async def test_demo_answers_ping_without_models(settings):
     assert await DemoBot(settings).dispatch(ctx("ping")) == "pong"
     assert (await DemoBot(settings).dispatch(ctx("slow soon"))).startswith("Usage: slow MS text")
+
+
+def room(text: str, *, direct: bool = False) -> Context:
+    """A message said in a shared room (not to the bot directly)."""
+    message = Inbound(
+        bot="t",
+        transport="test",
+        conversation="c",
+        user=User(id="u", name="Ann"),
+        text=text,
+        direct=direct,
+    )
+    return Context(message, deadline_ms=0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@shouty hello there",
+        "<@shouty> hello there",
+        "shouty: hello there",
+        "Shouty, hello there",
+        "@SHOUTY: hello there",
+        "hello @shouty there",
+        "hello there @shouty",
+        "hello, @shouty, there",
+    ],
+)
+async def test_room_messages_that_mention_the_bot_route_without_the_mention(settings, text):
+    assert await Shouty(settings).dispatch(room(text)) == "HELLO ANN there!"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hello there", "shouty hello", "@shoutyish hello", "mail me@shouty.org", "@shouty-bot hi"],
+)
+async def test_room_messages_that_do_not_mention_the_bot_get_no_reply(settings, text):
+    Shouty.calls.clear()
+    assert await Shouty(settings).dispatch(room(text)) == ""
+    assert Shouty.calls == []  # middleware does not run either
+
+
+async def test_direct_messages_need_no_mention_but_lose_one(settings):
+    bot = Shouty(settings)
+    assert await bot.dispatch(room("hello", direct=True)) == "HELLO ANN!"
+    assert await bot.dispatch(room("@shouty hello", direct=True)) == "HELLO ANN!"
+    assert await Plain(settings).dispatch(room("plain: what now", direct=True)) == "got what now"
+
+
+async def test_handlers_and_fallback_see_the_text_without_the_mention(settings):
+    c = room("@plain   whatever you say")
+    assert await Plain(settings).dispatch(c) == "got whatever you say"
+    assert c.message.text == "whatever you say"
+    assert await Plain(settings).dispatch(room("@plain")) == "got "
+
+
+def test_strip_mention_keeps_unmentioned_text_as_is():
+    from cores.bot import strip_mention
+
+    assert strip_mention("  spaced  text ", "plain") == (False, "  spaced  text ")
+    assert strip_mention("what do you say, @plain?", "plain") == (True, "what do you say?")

@@ -1,0 +1,224 @@
+"""Annalogue: answers questions about words in plain language, through the word2vec model.
+
+Talking to it::
+
+    you: king - man + woman               annalogue: king - man + woman = queen (71%).
+    you: paris : france :: tokyo : ?      annalogue: paris is to france as tokyo is to japan (78%).
+    you: what is the capital of germany   annalogue: The capital of germany is berlin (75%).
+    you: cat vs dog                       annalogue: cat and dog are 76% similar: closely related.
+    you: which doesn't belong: a, b, c    annalogue: The odd one out is c (only 9% like the rest).
+
+:mod:`cores.annalogue_parse` reads the message (every pattern and its limits are listed
+there); this module asks the model and words the answer. Scores are the model's cosine
+similarities shown as percentages. When the best one is below :data:`SURE_AT`, or the second
+best is within :data:`CLOSE` of it, the reply hedges and lists alternatives:
+"probably X (52%), or maybe Y (50%), Z (47%)". A missing model or a timeout raises
+RemoteError, which the core turns into a sentence. Options, in botwerk.toml::
+
+    [bots.annalogue]
+    model = "word2vec"   # the model to ask
+    topn = 5             # answers to ask for, 1-100
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import msgspec
+
+from infra.settings import Settings
+
+from .annalogue_parse import (
+    RELATIONS,
+    Analogy,
+    Arithmetic,
+    Frequency,
+    Help,
+    ModelQuery,
+    Neighbours,
+    OddOneOut,
+    Relation,
+    Similarity,
+    parse,
+)
+from .bot import Bot, Context, bot_options, command, fallback
+
+# What Annalogue says, in one place.
+HELP = f"""\
+I answer questions about words, from what word2vec learned. Try:
+- `france`: the words closest to a word or phrase
+- `king - man + woman`: word arithmetic (a minus needs a space before it: X-Men is one word)
+- `paris : france :: tokyo : ?` or `paris is to france as tokyo is to ?`: analogies
+- `what is the capital of germany`: I know {", ".join(RELATIONS)}
+- `cat vs dog` or `how similar are cat and dog`: how alike two words are
+- `which doesn't belong: apple, banana, car`: the odd one out (commas for multi-word terms)
+- `how common is cat`: how often I saw a word"""
+NOT_UNDERSTOOD = (
+    "I didn't understand that. Try `king - man + woman`, `paris : france :: tokyo : ?` or `help`."
+)
+UNKNOWN_WORD = "I don't know the word {words}."
+UNKNOWN_WORDS = "I don't know the words {words}."
+NEED_THREE = "Give me at least three words to compare, like `which doesn't belong: cat, dog, car`."
+NO_ANSWER = "I couldn't find an answer to that."
+NEIGHBOURS = "Closest to {term}: {items}."
+ARITHMETIC = "{expression} = {answer}."
+ANALOGY = "{a} is to {b} as {c} is to {answer}."
+RELATION = "The {relation} of {subject} is {answer}."
+RELATION_GUESS = (
+    "I have no rule for '{relation}'; the words closest to {relation} + {subject}: {items}."
+)
+SIMILARITY = "{x} and {y} are {percent} similar: {verdict}."
+ODD_ONE_OUT = "The odd one out is {answer}."
+FREQUENCY = "I saw {term} {count:,} times; it is the {rank} most common word I know."
+SCORED = "{term} ({percent})"
+ODD_SCORED = "{term} (only {percent} like the rest)"
+HEDGED = "probably {best}, or maybe {others}"
+# How alike two words are, by cosine similarity: the first verdict whose floor it reaches.
+VERDICTS = ((0.7, "closely related"), (0.4, "related"), (0.15, "loosely related"))
+UNRELATED = "hardly related"
+
+SURE_AT = 0.5  # a best score below this is a guess
+CLOSE = 0.05  # a runner-up this close to the best makes the best a guess
+ALTERNATIVES = 2  # guesses listed after a hedged best
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Annalogue's per-bot options, from ``[bots.annalogue]``."""
+
+    model: str = "word2vec"
+    topn: int = 5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.topn <= 100:
+            raise ValueError("topn must be a whole number from 1 to 100")
+
+
+class Annalogue(Bot):
+    name = "annalogue"
+    description = "I answer questions about words."
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.config = bot_options(settings, self.name, Config)
+
+    @command("help", help="what I understand", aliases=("?",))
+    async def help(self, ctx: Context) -> str:
+        return HELP
+
+    @fallback
+    async def answer(self, ctx: Context) -> str:
+        query = parse(ctx.args)
+        if query is None:
+            return NOT_UNDERSTOOD
+        if isinstance(query, Help):
+            return HELP
+        if isinstance(query, OddOneOut) and len(query.terms) < 3:
+            return NEED_THREE
+        outputs = await self.ask(ctx, query)
+        unknown = [str(word) for word in outputs.get("unknown") or ()]
+        if (
+            isinstance(query, Relation)
+            and query.example
+            and unknown
+            and query.subject not in unknown
+        ):
+            query = replace(query, example=None)  # the model lacks the table's words: no analogy
+            outputs = await self.ask(ctx, query)
+            unknown = [str(word) for word in outputs.get("unknown") or ()]
+        return unknown_words(unknown) if unknown else reply(query, outputs)
+
+    async def ask(self, ctx: Context, query: ModelQuery) -> dict[str, Any]:
+        """The model's outputs for ``query``; RemoteError propagates to the core."""
+        return await ctx.infer(self.config.model, **query.inputs(self.config.topn))
+
+
+def reply(query: ModelQuery, outputs: dict[str, Any]) -> str:
+    """The sentence answering ``query`` from the model's ``outputs`` (all terms known)."""
+    if isinstance(query, Similarity):
+        return similarity(query, float(outputs["similarity"]))
+    if isinstance(query, Frequency):
+        return frequency(query, outputs.get("results", []))
+    if isinstance(query, OddOneOut):
+        return odd_one_out(outputs)
+    scored = [(show(str(row[0])), float(row[1])) for row in outputs.get("results", [])]
+    if not scored:
+        return NO_ANSWER
+    if isinstance(query, Neighbours):
+        return NEIGHBOURS.format(term=query.term, items=listing(scored))
+    if isinstance(query, Arithmetic):
+        return ARITHMETIC.format(expression=query.expression, answer=best_guess(scored))
+    if isinstance(query, Analogy):
+        return ANALOGY.format(a=query.a, b=query.b, c=query.c, answer=best_guess(scored))
+    return relation(query, scored)
+
+
+def best_guess(scored: list[tuple[str, float]], shape: str = SCORED, lowest: bool = False) -> str:
+    """The best of ``scored`` (best first) with its score, hedged with alternatives if unsure."""
+    if not scored:
+        return NO_ANSWER
+    (term, score), rest = scored[0], scored[1:]
+    best = shape.format(term=term, percent=percent(score))
+    confident = lowest or score >= SURE_AT
+    if confident and (not rest or abs(score - rest[0][1]) >= CLOSE):
+        return best
+    others = listing(rest[:ALTERNATIVES]) if rest else ""
+    return HEDGED.format(best=best, others=others) if others else f"probably {best}"
+
+
+def relation(query: Relation, scored: list[tuple[str, float]]) -> str:
+    if query.example is None:
+        items = listing(scored)
+        return RELATION_GUESS.format(relation=query.relation, subject=query.subject, items=items)
+    answer = best_guess(scored)
+    return RELATION.format(relation=query.relation, subject=query.subject, answer=answer)
+
+
+def odd_one_out(outputs: dict[str, Any]) -> str:
+    scored = sorted(
+        ((show(str(row[0])), float(row[1])) for row in outputs.get("scores", [])),
+        key=lambda pair: pair[1],  # least like the rest first
+    )
+    if not scored:
+        word = outputs.get("word")
+        return ODD_ONE_OUT.format(answer=show(str(word))) if word else NO_ANSWER
+    return ODD_ONE_OUT.format(answer=best_guess(scored, ODD_SCORED, lowest=True))
+
+
+def similarity(query: Similarity, cosine: float) -> str:
+    verdict = next((words for floor, words in VERDICTS if cosine >= floor), UNRELATED)
+    return SIMILARITY.format(x=query.x, y=query.y, percent=percent(cosine), verdict=verdict)
+
+
+def frequency(query: Frequency, rows: list[list[Any]]) -> str:
+    if not rows:
+        return NO_ANSWER
+    _, count, rank = rows[0]
+    return FREQUENCY.format(term=query.term, count=int(count), rank=ordinal(int(rank)))
+
+
+def unknown_words(words: list[str]) -> str:
+    """``I don't know the word 'flurb'.``, or the words, listed."""
+    quoted = [f"'{word}'" for word in words]
+    if len(quoted) == 1:
+        return UNKNOWN_WORD.format(words=quoted[0])
+    return UNKNOWN_WORDS.format(words=", ".join(quoted[:-1]) + " and " + quoted[-1])
+
+
+def listing(scored: list[tuple[str, float]]) -> str:
+    return ", ".join(SCORED.format(term=term, percent=percent(score)) for term, score in scored)
+
+
+def percent(score: float) -> str:
+    return f"{round(score * 100)}%"
+
+
+def show(key: str) -> str:
+    """A vocabulary key as words: ``new_york`` -> ``new york``."""
+    return key.replace("_", " ")
+
+
+def ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``11th``, ``23rd``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"

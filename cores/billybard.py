@@ -1,0 +1,172 @@
+"""BillyBard: goes on writing what you started, one character at a time, with the char-RNN.
+
+Talking to it::
+
+    you: To be, or not to be
+    billybard: To be, or not to be, that is the question of the king.
+    you: length=80 temp=0.5 Once upon a time        (80 new characters, calmer)
+
+The reply is your text with the model's continuation appended as is (a char-RNN may finish
+your last word), cut back to the last sentence end, or else the last whole word followed by
+"…", so it never stops mid-word; it can therefore be a little shorter than ``length``.
+
+Options go first, as ``key=value`` words: ``length`` (alias ``len``; characters to add,
+1-2000), ``temp`` (alias ``temperature``; above 0 and at most 5: low is safe and repetitive,
+high is wild) and ``top_k`` (alias ``k``; sample only among the k likeliest characters,
+0-1000, 0: all). Defaults come from botwerk.toml::
+
+    [bots.billybard]
+    model = "charrnn"
+    length = 200
+    temperature = 0.8
+    top_k = 0
+
+Limits: only leading words that look like ``key=value`` are options, so a text that starts
+with one (``x=1 is...``) needs a leading option-free word; a text starting with ``help``
+shows the help. The model only knows the characters of its training corpus.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from msgspec.structs import replace
+
+from infra.settings import Settings
+
+from .bot import Bot, Context, bot_options, command, fallback
+
+# What BillyBard says, in one place.
+HELP = """\
+I continue whatever you start writing. Send a beginning, for example `To be, or not to be`.
+Options first, as key=value: `length=300 temp=1.2 Once upon a time`
+- length (or len): characters to add, 1-2000 (now {length})
+- temp (or temperature): above 0 and up to 5; low is safe, high is wild (now {temperature})
+- top_k (or k): pick only among the k likeliest characters, 0-1000, 0 means all (now {top_k})"""
+ASK_FOR_BEGINNING = "Give me a beginning and I'll carry on, for example `Once upon a time`."
+NOTHING_TO_ADD = "I couldn't think of anything to add to that; try a longer beginning."
+UNKNOWN_OPTION = "I don't know the option {key!r}; I know length, temp and top_k (see `help`)."
+BAD_NUMBER = "{key} must be {rule}; you wrote {value!r}."
+
+MORE = "…"  # ends a reply cut at a word boundary rather than at a sentence end
+
+# option -> (config field, parser, rule in words, lowest allowed, highest allowed, low open)
+Rule = tuple[str, Callable[[str], float], str, float, float, bool]
+RULES: dict[str, Rule] = {
+    "length": ("length", int, "a whole number from 1 to 2000", 1, 2000, False),
+    "temp": ("temperature", float, "a number above 0 and at most 5", 0, 5, True),
+    "top_k": ("top_k", int, "a whole number from 0 to 1000", 0, 1000, False),
+}
+ALIASES = {"len": "length", "temperature": "temp", "k": "top_k"}
+OPTION = re.compile(r"\s*([A-Za-z_]+)=(\S*)(?:\s+|$)")
+SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
+
+
+def _problem(option: str, value: float) -> str | None:
+    """The rule ``value`` breaks for ``option``, or None when it is allowed."""
+    _, _, rule, low, high, low_open = RULES[option]
+    too_low = value <= low if low_open else value < low
+    return rule if too_low or value > high or not math.isfinite(value) else None
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """BillyBard's per-bot defaults, from ``[bots.billybard]``."""
+
+    model: str = "charrnn"
+    length: int = 200
+    temperature: float = 0.8
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        for option, (field, *_) in RULES.items():
+            if rule := _problem(option, getattr(self, field)):
+                raise ValueError(f"{field} must be {rule}; fix it or remove it")
+
+
+class OptionError(ValueError):
+    """An option in a message that cannot be used; its text is the sentence for the user."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One message understood: the settings to use and the beginning to continue."""
+
+    config: Config
+    prime: str
+
+
+def parse(text: str, defaults: Config) -> Request:
+    """The leading ``key=value`` options of ``text`` applied to ``defaults``, and the rest.
+
+    >>> parse("len=80 temp=0.5 Once upon", Config())
+    Request(config=Config(model='charrnn', length=80, temperature=0.5, top_k=0), prime='Once upon')
+    """
+    changes: dict[str, Any] = {}
+    position = 0
+    while match := OPTION.match(text, position):
+        key, value = match.group(1).lower(), match.group(2)
+        option = ALIASES.get(key, key)
+        if option not in RULES:
+            raise OptionError(UNKNOWN_OPTION.format(key=key))
+        field, kind, rule, *_ = RULES[option]
+        try:
+            number = kind(value)
+        except ValueError:
+            raise OptionError(BAD_NUMBER.format(key=option, rule=rule, value=value)) from None
+        if _problem(option, number):
+            raise OptionError(BAD_NUMBER.format(key=option, rule=rule, value=value))
+        changes[field] = number
+        position = match.end()
+    return Request(replace(defaults, **changes), text[position:].strip())
+
+
+def compose(prime: str, continuation: str) -> str:
+    """``prime`` and ``continuation`` as one text that ends at a sentence or word boundary.
+
+    >>> compose("To be", ", or not. That is the qu")
+    'To be, or not.'
+    """
+    ends = [m.end() for m in SENTENCE_END.finditer(continuation)]
+    if ends and ends[-1] >= len(continuation) // 3:
+        return prime + continuation[: ends[-1]]
+    cut = continuation.rstrip()
+    if cut != continuation or not cut:
+        return (prime + cut).rstrip() + MORE  # the model stopped at a word end
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    return (prime + (cut[:space] if space > 0 else cut)).rstrip() + MORE
+
+
+class BillyBard(Bot):
+    name = "billybard"
+    description = "I continue whatever you start writing."
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.config = bot_options(settings, self.name, Config)
+
+    @command("help", help="how to talk to me", aliases=("?",))
+    async def help(self, ctx: Context) -> str:
+        c = self.config
+        return HELP.format(length=c.length, temperature=c.temperature, top_k=c.top_k)
+
+    @fallback
+    async def write(self, ctx: Context) -> str:
+        try:
+            request = parse(ctx.args, self.config)
+        except OptionError as exc:
+            return str(exc)
+        if not request.prime:
+            return ASK_FOR_BEGINNING
+        c = request.config
+        outputs = await ctx.infer(
+            c.model, prime=request.prime, length=c.length, temperature=c.temperature, top_k=c.top_k
+        )
+        continuation = str(outputs.get("text", ""))
+        if not continuation.strip():
+            return NOTHING_TO_ADD
+        return compose(request.prime, continuation)
