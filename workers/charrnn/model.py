@@ -1,0 +1,210 @@
+"""The character-level LSTM language model: config, vocabulary, network, and its files.
+
+>>> vocab = Vocab.from_text("to be or not to be")
+>>> model = CharRNN(ModelArgs.of(vocab, CharRNNConfig(hidden=64, layers=1)))
+>>> logits, state = model(torch.tensor([vocab.encode("to b")]))  # (1, 4, vocab.size)
+>>> save(folder, model, vocab, config)      # model.safetensors + model.json
+>>> model, vocab, config = load(folder, torch.device("cpu"))
+
+A model folder holds exactly two files: the weights as safetensors and ``model.json`` with the
+model arguments, the vocabulary and the resolved training config, so inference rebuilds the
+network from the folder alone and training and serving can never disagree on the vocabulary.
+Nothing is unpickled.
+
+The vocabulary is the sorted set of the corpus's characters plus an unknown token at index 0:
+characters the corpus never had map to it on the way in, and it is never sampled on the way out.
+
+Limits: characters, not words or bytes, so one model knows one corpus's alphabet; an LSTM
+remembers a few hundred characters of context at best.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from schemas import BotwerkError
+
+WEIGHTS = "model.safetensors"
+META = "model.json"
+FORMAT = "botwerk.charrnn.v1"
+UNK = 0
+"""Index of the unknown token; real characters start at 1."""
+
+State = tuple[Tensor, Tensor]
+"""The LSTM's (h, c), each (layers, B, hidden)."""
+
+
+class BadModelFolder(BotwerkError):
+    """A folder is not a charrnn model this code can read; the message says what is wrong."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CharRNNConfig:
+    """Sizes and training settings; the vocabulary comes from the corpus, not from here."""
+
+    embed: int = 64
+    hidden: int = 512
+    layers: int = 2
+    dropout: float = 0.2
+    seq_len: int = 128
+    """characters per truncated-BPTT chunk"""
+    batch_size: int = 64
+    """parallel streams through the corpus"""
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    """gradient norm cap"""
+    epochs: int = 20
+    val_fraction: float = 0.05
+    """the corpus's tail held out for validation"""
+    seed: int = 1337
+
+    def __post_init__(self) -> None:
+        positive = ("embed", "hidden", "layers", "seq_len", "batch_size", "epochs")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"CharRNNConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"CharRNNConfig.dropout must be in [0, 1), got {self.dropout}")
+        if not 0 < self.val_fraction < 0.5:
+            raise ValueError(
+                f"CharRNNConfig.val_fraction must be in (0, 0.5), got {self.val_fraction}"
+            )
+        if self.lr <= 0 or self.clip <= 0 or self.weight_decay < 0:
+            raise ValueError("CharRNNConfig: lr and clip must be > 0, weight_decay >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CharRNNConfig:
+        """The config ``to_dict`` wrote; unknown keys are refused by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(values) - known):
+            raise ValueError(f"unknown CharRNNConfig keys {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+DEMO_CONFIG = CharRNNConfig(
+    embed=48, hidden=256, layers=1, dropout=0.0, seq_len=100, batch_size=16, lr=4e-3, epochs=30
+)
+"""Small enough to write word-like English from the Lee corpus in about a minute on 2 cores."""
+
+
+@dataclass(frozen=True, slots=True)
+class Vocab:
+    """Characters <-> indices; index 0 is the unknown token."""
+
+    chars: tuple[str, ...]
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_text(cls, text: str) -> Vocab:
+        if not text:
+            raise ValueError("the corpus is empty: give the model some text to learn from")
+        return cls(tuple(sorted(set(text))))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {c: i + 1 for i, c in enumerate(self.chars)})
+
+    @property
+    def size(self) -> int:
+        return len(self.chars) + 1
+
+    def encode(self, text: str) -> list[int]:
+        return [self._index.get(c, UNK) for c in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.chars[i - 1] for i in ids if i != UNK)
+
+    def start(self) -> int:
+        """The token an empty prime starts from: a newline, as at the start of a text."""
+        return self.encode("\n")[0] if "\n" in self.chars else self.encode(" ")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelArgs:
+    """What builds the network; saved beside the weights."""
+
+    vocab_size: int
+    embed: int
+    hidden: int
+    layers: int
+    dropout: float
+
+    @classmethod
+    def of(cls, vocab: Vocab, config: CharRNNConfig) -> ModelArgs:
+        return cls(vocab.size, config.embed, config.hidden, config.layers, config.dropout)
+
+
+class CharRNN(nn.Module):
+    """Embedding -> multi-layer LSTM -> dropout -> linear head over the vocabulary."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.args = args
+        self.embed = nn.Embedding(args.vocab_size, args.embed)
+        between = args.dropout if args.layers > 1 else 0.0  # nn.LSTM drops between layers only
+        self.lstm = nn.LSTM(args.embed, args.hidden, args.layers, batch_first=True, dropout=between)
+        self.drop = nn.Dropout(args.dropout)
+        self.head = nn.Linear(args.hidden, args.vocab_size)
+
+    def forward(self, idx: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """``idx`` (B, T) token ids -> logits (B, T, vocab_size) and the new state."""
+        x = self.embed(idx)  # (B, T, embed)
+        out, state = self.lstm(x, state)  # (B, T, hidden); h, c each (layers, B, hidden)
+        return self.head(self.drop(out)), state  # (B, T, vocab_size)
+
+    def zero_state(self, batch: int, device: torch.device) -> State:
+        shape = (self.args.layers, batch, self.args.hidden)
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> the GPU when there is one, else the CPU; ``cpu``, ``cuda``, ``cuda:N`` as is."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise BotwerkError(f"device {device!r} asked for, but torch sees no GPU: use auto or cpu")
+    return resolved
+
+
+def save(folder: Path, model: CharRNN, vocab: Vocab, config: CharRNNConfig) -> None:
+    """Write ``model.safetensors`` and ``model.json`` into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / WEIGHTS), metadata={"format": FORMAT})
+    meta = {
+        "format": FORMAT,
+        "model": dataclasses.asdict(model.args),
+        "vocab": list(vocab.chars),
+        "config": config.to_dict(),
+    }
+    (folder / META).write_text(json.dumps(meta, indent=2, ensure_ascii=True))
+
+
+def load(folder: Path, device: torch.device) -> tuple[CharRNN, Vocab, CharRNNConfig]:
+    """The model in ``folder`` on ``device``, in eval mode, with its vocabulary and config."""
+    try:
+        meta = json.loads((folder / META).read_text())
+        if meta.get("format") != FORMAT:
+            raise BadModelFolder(f"{folder / META} is not {FORMAT}: train the model again")
+        vocab = Vocab(tuple(meta["vocab"]))
+        args = ModelArgs(**meta["model"])
+        config = CharRNNConfig.from_dict(meta["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadModelFolder(f"{folder} holds no readable charrnn model: {exc}") from None
+    if args.vocab_size != vocab.size:
+        raise BadModelFolder(f"{folder / META}: vocab_size {args.vocab_size} != {vocab.size}")
+    model = CharRNN(args)
+    model.load_state_dict(load_file(str(folder / WEIGHTS), device="cpu"))
+    return model.to(device).eval(), vocab, config
