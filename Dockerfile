@@ -8,8 +8,11 @@ COPY infra infra
 COPY workers workers
 COPY cores cores
 COPY transports transports
+# torch's CPU build first, so `pip install .` finds torch==2.13.0 satisfied and pulls no CUDA.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 RUN pip install .
-RUN useradd --create-home botwerk
+RUN useradd --create-home botwerk && mkdir /models && chown botwerk /models
 USER botwerk
+ENV BOTWERK_MODELS=file:///models
 ENTRYPOINT ["botwerk"]
 CMD ["--help"]

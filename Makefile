@@ -29,8 +29,10 @@ faults: $(VENV)/.installed       ## the fault-injection suite alone, then its fi
 	$(BIN)/pytest tests/faults
 	$(BIN)/python bench/reliability_report.py
 
-bench: $(VENV)/.installed        ## echo round trip through RabbitMQ, against a bare-pika baseline
+bench: $(VENV)/.installed        ## every benchmark, each against its baseline in the same run
 	$(BIN)/python bench/echo_roundtrip.py
+	$(BIN)/python bench/charrnn_generation.py
+	$(BIN)/python bench/word2vec_queries.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -42,7 +42,8 @@ class Core:
         self.settings = settings
         self.bot = bot
         self.names = topology.Names(settings.namespace)
-        queue = self.names.reply_queue(self.role, settings.instance)
+        # The bot's name too: `botwerk up` runs several cores in one process (one instance id).
+        queue = self.names.reply_queue(self.role, f"{bot.name}-{settings.instance}")
         self.replies = Replies(bus, self.names, queue, max_bytes=settings.max_message_bytes)
         self.rpc = Rpc(bus, self.names, self.replies)
         self._subscription: Subscription | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import click
 
@@ -15,9 +15,14 @@ from schemas import BotwerkError
 from . import logs
 from .bus import Bus
 from .memory import MemoryBus
+from .modelcli import COMMANDS
 from .process import run_roles
 from .registry import BOTS, MODELS, TRANSPORTS
 from .settings import Settings
+
+DEMO_BOTS = ("billybard", "annalogue", "demo")
+DEMO_MODELS = ("echo", "charrnn", "word2vec")
+T = TypeVar("T")
 
 NEEDS_BROKER = (
     "BOTWERK_AMQP_URL is not set: `botwerk {role}` runs over RabbitMQ. Start one "
@@ -52,59 +57,104 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 
 
 @main.command()
-@click.option("--bot", default="demo", show_default=True, help="The bot whose core to run.")
-@click.option("--model", "models", multiple=True, default=["echo"], show_default=True,
-              help="A model to serve; repeat for several.")  # fmt: skip
+@click.option(
+    "--bot",
+    "bots",
+    multiple=True,
+    default=DEMO_BOTS,
+    show_default=True,
+    help="A bot to run; repeat for several. The console talks to the first.",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    default=DEMO_MODELS,
+    show_default=True,
+    help="A model to serve; repeat for several.",
+)
 @click.option("--transport", "kind", default="console", show_default=True, help="How to chat.")
+@click.option(
+    "--train-seconds",
+    type=float,
+    default=75.0,
+    show_default=True,
+    help="How long to train the demo char-RNN when the store has none.",
+)
 @click.pass_obj
-def up(obj: dict[str, Any], bot: str, models: tuple[str, ...], kind: str) -> None:
-    """Run a whole mesh in this process: model workers, the bot's core and a transport.
+def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind: str,
+       train_seconds: float) -> None:  # fmt: skip
+    """Run a whole mesh in this process: model workers, the bots' cores and a transport.
 
     Uses RabbitMQ when BOTWERK_AMQP_URL is set, otherwise an in-process bus with the same
-    semantics, so a fresh machine can chat with the demo bot at once. With the console
-    transport, type a message per line; end of input (Ctrl-D) waits for the last replies
-    and exits, so `printf 'hello\\n' | botwerk up` works in scripts.
+    semantics, so a fresh machine can chat at once. A charrnn or word2vec model missing from
+    the model store is trained first, on a corpus that ships with gensim (about a minute and
+    a half, once). With the console transport, type a message per line; `@annalogue ...`
+    asks another bot, `/bot annalogue` switches to it. End of input (Ctrl-D) waits for the
+    last replies and exits, so `printf 'hello\\n' | botwerk up` works in scripts.
     """
     from cores.runtime import Core
     from transports.base import TransportRole
+    from workers.demo import ensure_demo_models
     from workers.runtime import Worker
 
     settings = _settings(obj, "up", default_level="WARNING")
     bus = (
-        _bus(settings, f"up {bot}") if settings.amqp_url else MemoryBus(settings.max_message_bytes)
+        _bus(settings, f"up {bots[0]}")
+        if settings.amqp_url
+        else MemoryBus(settings.max_message_bytes)
     )
     where = (
         f"RabbitMQ at {settings.amqp_url_redacted}"
         if settings.amqp_url
         else "in-process (set BOTWERK_AMQP_URL to use RabbitMQ)"
     )
-    click.echo(f"botwerk up: bus {where}; bot {bot}; models {', '.join(models)}; "
+    click.echo(f"botwerk up: bus {where}; bots {', '.join(bots)}; models {', '.join(models)}; "
                f"transport {kind}; namespace {settings.namespace}", err=True)  # fmt: skip
+    _guard(
+        lambda: ensure_demo_models(
+            settings, models, charrnn_seconds=train_seconds, say=lambda s: click.echo(s, err=True)
+        )
+    )
     workers = [Worker(bus, settings, _model(settings, name)) for name in models]
-    core = Core(bus, settings, _load(BOTS, bot)(settings))
-    transport = TransportRole(bus, settings, _load(TRANSPORTS, kind)(settings, bot), bot)
-    _run(run_roles(bus, [*workers, core, transport]))
+    cores = [Core(bus, settings, _load(BOTS, bot)(settings)) for bot in bots]
+    transport = TransportRole(
+        bus, settings, _load(TRANSPORTS, kind)(settings, bots[0]), bots[0], bots
+    )
+    _run(run_roles(bus, [*workers, *cores, transport]))
 
 
 @main.command()
 @click.argument("model")
+@click.option(
+    "--model",
+    "spec",
+    metavar="NAME[@VERSION]",
+    help="The stored model to load  [default: the served name, latest version]",
+)
 @click.option("--name", help="Serve under this name: queue {ns}.infer.<name>  [default: MODEL]")
 @click.option("--max-batch", type=int, help="Most requests per batch  [env BOTWERK_MAX_BATCH]")
 @click.option(
     "--max-wait-ms", type=float, help="Longest wait to fill a batch  [env BOTWERK_MAX_WAIT_MS]"
 )
 @click.pass_obj
-def worker(obj: dict[str, Any], model: str, name: str | None, max_batch: int | None,
-           max_wait_ms: float | None) -> None:  # fmt: skip
+def worker(obj: dict[str, Any], model: str, spec: str | None, name: str | None,
+           max_batch: int | None, max_wait_ms: float | None) -> None:  # fmt: skip
     """Serve MODEL: load it once, keep it resident, answer {ns}.infer.<name> in batches.
 
-    MODEL is a registered model kind (see `botwerk worker --help`; built in: echo) or a
-    `module:Class`. Start more workers of the same model to scale: they compete on one queue.
+    MODEL is a model kind (built in: echo, charrnn, word2vec; others by entry point) or a
+    `module:Class`. charrnn and word2vec load NAME[@VERSION] from the model store
+    (BOTWERK_MODELS), computing on BOTWERK_DEVICE (auto: the GPU when there is one). Start
+    more workers of the same model to scale: they compete on one queue.
+
+    \b
+      botwerk worker charrnn --model bard@3      # queue {ns}.infer.charrnn
+      botwerk worker word2vec --model news --name news
     """
     from workers.runtime import Worker
 
     settings = _settings(obj, f"worker:{model}", max_batch=max_batch, max_wait_ms=max_wait_ms)
-    instance = _model(settings, model, name)
+    instance = _model(settings, model, name, spec)
     bus = _bus(settings, f"worker {instance.name} {settings.instance}", role="worker")
     _run(run_roles(bus, [Worker(bus, settings, instance)]))
 
@@ -127,7 +177,7 @@ def core(obj: dict[str, Any], bot: str) -> None:
 
 @main.command()
 @click.argument("kind", required=False)
-@click.option("--bot", help="The bot this transport talks to.")
+@click.option("--bot", help="The bot this transport talks to; `a,b,c`: several, `a` by default.")
 @click.option("--list", "list_kinds", is_flag=True, help="List the installed transports.")
 @click.pass_obj
 def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds: bool) -> None:
@@ -145,9 +195,10 @@ def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds
     if not kind or not bot:
         raise click.UsageError("give a transport and a bot: botwerk transport console --bot demo")
     settings = _settings(obj, f"transport:{kind}")
-    bus = _bus(settings, f"transport {kind} {bot} {settings.instance}", role="transport")
-    instance = _load(TRANSPORTS, kind)(settings, bot)
-    _run(run_roles(bus, [TransportRole(bus, settings, instance, bot)]))
+    bots = tuple(b.strip() for b in bot.split(",") if b.strip())
+    bus = _bus(settings, f"transport {kind} {bots[0]} {settings.instance}", role="transport")
+    instance = _load(TRANSPORTS, kind)(settings, bots[0])
+    _run(run_roles(bus, [TransportRole(bus, settings, instance, bots[0], bots)]))
 
 
 def _settings(
@@ -172,13 +223,21 @@ def _bus(settings: Settings, name: str, role: str = "") -> Bus:
     return RabbitBus(settings, name=name)
 
 
-def _model(settings: Settings, kind: str, name: str | None = None) -> Any:
-    return _load(MODELS, kind)(settings, name or kind.rpartition(":")[2].lower())
+def _model(settings: Settings, kind: str, name: str | None = None, spec: str | None = None) -> Any:
+    """A model object; ``spec`` (the stored model to load) only goes to kinds that store one."""
+    cls = _load(MODELS, kind)
+    served = name or kind.rpartition(":")[2].lower()
+    return cls(settings, served, spec) if spec else cls(settings, served)
 
 
 def _load(registry: Any, name: str) -> Any:
+    return _guard(lambda: registry.load(name))
+
+
+def _guard(call: Callable[[], T]) -> T:
+    """``call()``, with a Botwerk error shown as a one-line message instead of a trace."""
     try:
-        return registry.load(name)
+        return call()
     except BotwerkError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -191,6 +250,9 @@ def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
 
+
+for _command in COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -58,5 +58,21 @@ class Registry:
 TRANSPORTS = Registry(
     "transport", "botwerk.transports", {"console": "transports.console:ConsoleTransport"}
 )
-MODELS = Registry("model", "botwerk.models", {"echo": "workers.echo:EchoModel"})
-BOTS = Registry("bot", "botwerk.bots", {"demo": "cores.demo:DemoBot"})
+MODELS = Registry(
+    "model",
+    "botwerk.models",
+    {
+        "echo": "workers.echo:EchoModel",
+        "charrnn": "workers.charrnn.serve:CharRNNModel",
+        "word2vec": "workers.word2vec.serve:Word2VecModel",
+    },
+)
+BOTS = Registry(
+    "bot",
+    "botwerk.bots",
+    {
+        "demo": "cores.demo:DemoBot",
+        "billybard": "cores.billybard:BillyBard",
+        "annalogue": "cores.annalogue:Annalogue",
+    },
+)

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(
         0.0, ge=0, description="longest a worker waits to fill a batch (0: batch what queued)"
     )
+    models: str = Field(
+        "file://./models", description="model store URL: file://DIR, a path, or s3://... (fsspec)"
+    )
+    device: str = Field(
+        "auto", description="where models compute: auto (GPU when present), cpu, cuda, cuda:N"
+    )
+    bots: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per-bot options, from botwerk.toml tables: [bots.billybard] length = 300",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
 

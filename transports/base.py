@@ -64,11 +64,20 @@ class Transport(Protocol):
 class Gateway:
     """The mesh side of one transport process."""
 
-    def __init__(self, bus: Bus, settings: Settings, transport: Transport, bot: str) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        settings: Settings,
+        transport: Transport,
+        bot: str,
+        bots: tuple[str, ...] = (),
+    ) -> None:
         self.bus = bus
         self.settings = settings
         self.transport = transport
         self.bot = bot
+        self.bots = bots or (bot,)
+        """The bots this transport may address: ``submit(bot=...)`` picks one, else ``bot``."""
         self.names = topology.Names(settings.namespace)
         queue = self.names.reply_queue("transport", f"{transport.name}-{settings.instance}")
         self.replies = Replies(
@@ -112,8 +121,10 @@ class Gateway:
         direct: bool = True,
         event_id: str | None = None,
         meta: dict[str, str] | None = None,
+        bot: str | None = None,
     ) -> str | None:
-        """Publish one user message; its id, or None when ``event_id`` was seen already."""
+        """Publish one user message (to ``bot``, default the gateway's own); its id, or None
+        when ``event_id`` was seen already."""
         if event_id is not None:
             if event_id in self._events:
                 log.info("platform event %s seen already; dropped", event_id)
@@ -121,8 +132,9 @@ class Gateway:
                 return None
             self._events.add(event_id)
         inbound = Inbound(
-            bot=self.bot, transport=self.transport.name, conversation=conversation, user=user,
-            text=text, thread=thread, direct=direct, sent_at=time.time(), meta=meta or {},
+            bot=bot or self.bot, transport=self.transport.name, conversation=conversation,
+            user=user, text=text, thread=thread, direct=direct, sent_at=time.time(),
+            meta=meta or {},
         )  # fmt: skip
         message_id = new_id()
         with trace(message_id[:16]):
@@ -140,7 +152,7 @@ class Gateway:
             inbound, message_id=message_id, reply_to=self.replies.queue,
             trace=message_id[:16], deadline_ms=deadline,
         )  # fmt: skip
-        key = topology.Names.inbound_key(self.bot, self.transport.name)
+        key = topology.Names.inbound_key(inbound.bot, self.transport.name)
         try:
             await self.bus.publish(
                 self.names.inbound, key, message, mandatory=True,
@@ -192,8 +204,8 @@ class Gateway:
         log.warning("message %s: %s", message_id, code)
         self.stats[code] += 1
         reply = Reply(
-            bot=self.bot, conversation=inbound.conversation, thread=inbound.thread,
-            text=text.format(bot=self.bot), error=code, meta={**inbound.meta, **FROM_GATEWAY},
+            bot=inbound.bot, conversation=inbound.conversation, thread=inbound.thread,
+            text=text.format(bot=inbound.bot), error=code, meta={**inbound.meta, **FROM_GATEWAY},
         )  # fmt: skip
         try:
             await self._deliver(reply)
@@ -237,10 +249,17 @@ class TransportRole:
 
     role = "transport"
 
-    def __init__(self, bus: Bus, settings: Settings, transport: Transport, bot: str) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        settings: Settings,
+        transport: Transport,
+        bot: str,
+        bots: tuple[str, ...] = (),
+    ) -> None:
         self.transport = transport
         self.settings = settings
-        self.gateway = Gateway(bus, settings, transport, bot)
+        self.gateway = Gateway(bus, settings, transport, bot, bots)
         self.finished: asyncio.Task[Any] | None = None
 
     async def start(self) -> None:

@@ -6,7 +6,9 @@
 
 Reads one message per line until end of input (or ``/quit``), then waits for the replies still
 due and exits, so ``printf 'hello\\nping\\n' | botwerk up`` is a scriptable chat. Replies print
-as ``<bot>> text``; an error reply as ``<bot>! text``.
+as ``<bot>> text``; an error reply as ``<bot>! text``. Where the console may talk to several
+bots (``botwerk up`` runs a few), a line starting ``@name`` goes to that bot, and ``/bot name``
+makes it the one plain lines go to.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ def parse_line(line: str) -> str | None:
     """The message in a typed line; None for a blank line."""
     text = line.strip()
     return text or None
+
+
+def addressed(text: str, bots: tuple[str, ...]) -> str | None:
+    """The bot a message names with a leading ``@name`` (one of ``bots``), else None."""
+    first = text.split(maxsplit=1)[0]
+    name = first.removeprefix("@").rstrip(":,").lower()
+    return name if first.startswith("@") and name in bots else None
 
 
 # 2. Reply -> platform call.
@@ -66,7 +75,7 @@ class ConsoleTransport:
     async def run(self, gateway: Gateway) -> None:
         lines = _read_lines(self.stdin)
         if self.interactive:
-            self._print(f"Chatting with {self.bot}. Type `help`, or Ctrl-D to leave.")
+            self._print(self._greeting(gateway.bots))
         while not self._stopped.is_set():
             line = await lines.get()
             if line is None:
@@ -74,8 +83,33 @@ class ConsoleTransport:
             text = parse_line(line)
             if text in self.QUIT:
                 break
-            if text is not None:
-                await gateway.submit(conversation="console", user=self.user, text=text)
+            if text is not None and not self._switch(text, gateway.bots):
+                await gateway.submit(
+                    conversation="console", user=self.user, text=text,
+                    bot=addressed(text, gateway.bots) or self.bot,
+                )  # fmt: skip
+
+    def _switch(self, text: str, bots: tuple[str, ...]) -> bool:
+        """Handle ``/bot NAME``; True when ``text`` was that command."""
+        command, _, name = text.partition(" ")
+        if command != "/bot":
+            return False
+        if name.strip().lower() in bots:
+            self.bot = name.strip().lower()
+            self._print(f"Now chatting with {self.bot}.")
+        else:
+            self._print(f"No bot {name.strip()!r} here; there are: {', '.join(bots)}.")
+        return True
+
+    def _greeting(self, bots: tuple[str, ...]) -> str:
+        others = [b for b in bots if b != self.bot]
+        if not others:
+            return f"Chatting with {self.bot}. Type `help`, or Ctrl-D to leave."
+        return (
+            f"Chatting with {self.bot}; also here: {', '.join(others)}. Type `help`; start a "
+            f"line with @{others[0]} to ask another bot, or `/bot {others[0]}` to switch. "
+            "Ctrl-D leaves."
+        )
 
     async def send(self, reply: Reply) -> None:
         self._print(render(reply))

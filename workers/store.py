@@ -105,7 +105,7 @@ class ModelStore:
         return f"ModelStore({self.url!r})"
 
     # Reading.
-    def list(self) -> list[Manifest]:
+    def manifests(self) -> list[Manifest]:
         """Every stored version, by name then version."""
         found = []
         for name in self._names():

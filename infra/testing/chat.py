@@ -49,20 +49,22 @@ class ChatClient:
     async def __aexit__(self, *exc: object | TracebackType) -> None:
         await self.gateway.stop()
 
-    async def ask(self, text: str, *, event_id: str | None = None) -> Reply:
+    async def ask(self, text: str, *, event_id: str | None = None, direct: bool = True) -> Reply:
         """Send ``text`` as a new conversation; the reply (or the gateway's timeout reply)."""
-        answer = await self.submit(text, event_id=event_id)
+        answer = await self.submit(text, event_id=event_id, direct=direct)
         return await answer
 
-    async def submit(self, text: str, *, event_id: str | None = None) -> asyncio.Future[Reply]:
-        """Send ``text``; a future for its reply."""
+    async def submit(
+        self, text: str, *, event_id: str | None = None, direct: bool = True
+    ) -> asyncio.Future[Reply]:
+        """Send ``text`` (``direct``: in private, else in a channel); a future for its reply."""
         conversation = f"c{next(self._ids)}"
         answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[conversation] = answer
         self.texts[conversation] = text
         user = User(id="tester", name="Tester")
         await self.gateway.submit(
-            conversation=conversation, user=user, text=text, event_id=event_id
+            conversation=conversation, user=user, text=text, event_id=event_id, direct=direct
         )
         return answer
 

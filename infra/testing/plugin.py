@@ -12,6 +12,8 @@ out-of-tree transport, say) gets these fixtures by installing it.
 - ``fault_node``: a throwaway RabbitMQ node (one per session) that tests may kill, pause,
   restart or alarm; healed after every test. ``fault_mesh``: roles on it, with a ledger.
 - ``reliability``: figures a fault test records; written to ``artifacts/reliability.json``.
+- ``model_store``: a store URL holding tiny real ``charrnn`` and ``word2vec`` models, trained
+  once per session in seconds (:mod:`.tiny`).
 """
 
 from __future__ import annotations
@@ -149,6 +151,14 @@ async def fault_mesh(
 ) -> AsyncIterator[FaultMesh]:
     async with FaultMesh(fault_node, settings, tmp_path) as mesh:
         yield mesh
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A model store with tiny real ``charrnn`` and ``word2vec`` models in it; its URL."""
+    from .tiny import build_tiny_store
+
+    return build_tiny_store(tmp_path_factory.mktemp("models"))
 
 
 class Reliability:

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+DEMO_ONLY = ("--bot", "demo", "--model", "echo")
 CHAT = "hello\nping\nslow 200 wait for me\nfail\n"
 EXPECTED = [
     "demo! Something went wrong while thinking about that; please try rephrasing.",
@@ -19,7 +20,7 @@ EXPECTED = [
 
 def botwerk_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", "up"],
+        [sys.executable, "-m", "infra.cli", "up", *DEMO_ONLY],
         input=CHAT, capture_output=True, text=True, timeout=60, env={**os.environ, **env},
     )  # fmt: skip
 
@@ -27,11 +28,14 @@ def botwerk_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_up_chats_on_the_in_process_bus_with_no_broker(monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTWERK_")}
     result = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "up"],
+        [sys.executable, "-m", "infra.cli", "up", *DEMO_ONLY],
         input=CHAT, capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "botwerk up: bus in-process (set BOTWERK_AMQP_URL to use RabbitMQ)" in result.stderr
+    assert (
+        "botwerk up: bus in-process (set BOTWERK_AMQP_URL to use RabbitMQ); bots demo"
+        in result.stderr
+    )
     assert sorted(result.stdout.splitlines()) == EXPECTED
 
 

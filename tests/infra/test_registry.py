@@ -25,5 +25,15 @@ def test_a_typo_gets_a_suggestion_and_the_installed_list():
         match=r"unknown transport 'consle'; did you mean 'console'\? Installed: console",
     ):
         TRANSPORTS.load("consle")
-    with pytest.raises(UnknownName, match=r"unknown model 'zzz'\. Installed: echo"):
+    with pytest.raises(
+        UnknownName, match=r"unknown model 'zzz'\. Installed: charrnn, echo, word2vec"
+    ):
         MODELS.load("zzz")
+
+
+@pytest.mark.parametrize(
+    ("registry", "name"),
+    [(MODELS, n) for n in MODELS.names()] + [(BOTS, n) for n in BOTS.names()],
+)
+def test_every_built_in_model_and_bot_imports(registry, name):
+    assert registry.load(name).__name__

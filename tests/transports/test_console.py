@@ -10,7 +10,7 @@ from cores.demo import DemoBot
 from cores.runtime import Core
 from schemas import Reply
 from transports.base import TransportRole
-from transports.console import ConsoleTransport, parse_line, render
+from transports.console import ConsoleTransport, addressed, parse_line, render
 from workers.echo import EchoModel
 from workers.runtime import Worker
 
@@ -38,3 +38,34 @@ async def test_a_piped_chat_is_answered_in_full_then_ends(bus, settings):
     for role in reversed(roles):
         await role.stop()
     assert sorted(stdout.getvalue().splitlines()) == ["demo> echo: hello", "demo> pong"]
+
+
+def test_a_leading_mention_addresses_one_of_the_bots():
+    bots = ("billybard", "annalogue")
+    assert addressed("@annalogue king - man + woman", bots) == "annalogue"
+    assert addressed("@Annalogue: hi", bots) == "annalogue"
+    assert addressed("@nobody hi", bots) is None
+    assert addressed("annalogue hi", bots) is None
+    assert addressed("mail me @annalogue", bots) is None
+
+
+@pytest.mark.broker
+async def test_one_console_talks_to_several_bots(bus, settings):
+    stdin = io.StringIO("@demo ping\n/bot nobody\n/bot demo\nping\n")
+    stdout = io.StringIO()
+    transport = ConsoleTransport(settings, "other", stdin=stdin, stdout=stdout)
+    roles = [
+        Core(bus, settings, DemoBot(settings)),
+        TransportRole(bus, settings, transport, "other", ("other", "demo")),
+    ]
+    for role in roles:
+        await role.start()
+    await roles[-1].finished
+    for role in reversed(roles):
+        await role.stop()
+    assert sorted(stdout.getvalue().splitlines()) == [
+        "No bot 'nobody' here; there are: other, demo.",
+        "Now chatting with demo.",
+        "demo> pong",  # "@demo ping", to the bot it names
+        "demo> pong",  # "ping", after switching
+    ]

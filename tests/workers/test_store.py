@@ -38,7 +38,7 @@ def test_publish_then_open_the_latest_and_a_pinned_version(store, built):
     assert (pinned.path / "weights.bin").read_bytes() == b"\x00\x01" * 100
     assert pinned.manifest.metrics == {"loss": 2.0} and pinned.manifest.corpus == "lee"
     assert set(pinned.manifest.files) == {"weights.bin", "config.json"}
-    assert [m.spec for m in store.list()] == ["bard@1", "bard@2"]
+    assert [m.spec for m in store.manifests()] == ["bard@1", "bard@2"]
 
 
 def test_missing_names_and_versions_say_what_there_is(store, built):

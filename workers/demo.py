@@ -1,0 +1,98 @@
+"""The demo models that ``botwerk up`` chats with, trained on first run and reused after.
+
+>>> ensure_demo_models(settings, ["echo", "charrnn", "word2vec"])   # trains what is missing
+
+The corpora ship inside installed packages, so a fresh machine needs no download: gensim's
+test data carries the Lee news corpus (about 360 KB of English news text), which is enough
+for a small character-level LSTM to write word-like English and for word2vec to find
+neighbours among its ~10,000 words. Both are stored under their kind's name (``charrnn``,
+``word2vec``) in the model store, which is the name their workers serve by default. Training
+shows a progress bar and is capped at ``CHARRNN_SECONDS``: together they take about a minute
+and a half on two CPU cores. A model already in the store is never trained again; train a
+better one with ``botwerk train ... --name charrnn`` and the demo uses that.
+
+Limits: a minute of training on news text makes a bard that babbles plausibly, not one that
+writes sense, and vectors of a small corpus know few words (``king``, ``queen`` are there;
+many others are not). ``botwerk models import`` takes real pre-trained vectors.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from infra.settings import Settings
+
+from .store import ModelNotFound, ModelStore
+
+CHARRNN_SECONDS = 75.0
+CORPUS = "lee_background.cor"
+
+
+def demo_corpus() -> Path:
+    """gensim's bundled Lee background corpus: one news story per line."""
+    from gensim.test.utils import datapath
+
+    return Path(datapath(CORPUS))
+
+
+def ensure_demo_models(
+    settings: Settings,
+    kinds: Iterable[str],
+    *,
+    charrnn_seconds: float = CHARRNN_SECONDS,
+    say: Callable[[str], None] = print,
+) -> list[str]:
+    """Train and store each of ``kinds`` that has a demo and no stored model; what was trained."""
+    store = ModelStore.from_settings(settings)
+    trained = []
+    for kind in kinds:
+        if kind not in TRAINERS:
+            continue
+        try:
+            store.resolve(kind)
+            continue
+        except ModelNotFound:
+            pass
+        say(f"botwerk: no {kind} model in {settings.models} yet; training the demo one on {CORPUS}")
+        with tempfile.TemporaryDirectory() as work:
+            TRAINERS[kind](settings, store, Path(work), charrnn_seconds, say)
+        trained.append(kind)
+    return trained
+
+
+def _train_charrnn(
+    settings: Settings, store: ModelStore, work: Path, seconds: float, say: Callable[[str], None]
+) -> None:
+    from .charrnn.model import DEMO_CONFIG
+    from .charrnn.train import train
+    from .corpora import load_text
+
+    result = train(
+        load_text(demo_corpus()), work, DEMO_CONFIG, device=settings.device, log=say,
+        max_seconds=seconds,
+    )  # fmt: skip
+    store.publish(
+        "charrnn", "charrnn", result.folder, metrics=result.metrics, corpus=CORPUS,
+        config=result.config,
+    )  # fmt: skip
+
+
+def _train_word2vec(
+    settings: Settings, store: ModelStore, work: Path, seconds: float, say: Callable[[str], None]
+) -> None:
+    from .word2vec.train import DEMO_CONFIG, train
+
+    result = train(demo_corpus(), work, DEMO_CONFIG)
+    store.publish(
+        "word2vec", "word2vec", result.folder, metrics=result.metrics, corpus=CORPUS,
+        config=result.config,
+    )  # fmt: skip
+
+
+Trainer = Callable[[Settings, ModelStore, Path, float, Callable[[str], None]], None]
+TRAINERS: dict[str, Trainer] = {
+    "charrnn": _train_charrnn,
+    "word2vec": _train_word2vec,
+}
