@@ -15,15 +15,34 @@ libraries (torch, gensim) are imported only by the command that needs them.
 
 from __future__ import annotations
 
+import functools
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from schemas import BotwerkError, validate
+
 from .settings import Settings
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 EXISTING = click.Path(exists=True, path_type=Path)
+
+
+def friendly(command: F) -> F:
+    """Show a Botwerk error or a bad value as one line that says what to do, not a trace."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (BotwerkError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return run  # type: ignore[return-value]
 
 
 def _settings() -> Settings:
@@ -67,6 +86,7 @@ def train() -> None:
     "--workdir", type=click.Path(path_type=Path),
     help="Checkpoints; training resumes from the latest one here  [default: ./runs/NAME]",
 )  # fmt: skip
+@friendly
 def train_charrnn(corpus: Path, name: str, workdir: Path | None, max_minutes: float | None,
                   **sizes: Any) -> None:  # fmt: skip
     """A character-level LSTM language model, by truncated backpropagation through time.
@@ -98,6 +118,7 @@ def train_charrnn(corpus: Path, name: str, workdir: Path | None, max_minutes: fl
 @click.option("--sg/--cbow", default=False, show_default=True, help="Skip-gram or CBOW.")
 @click.option("--phrases/--no-phrases", default=False, show_default=True,
               help="Join frequent word pairs into phrase tokens (new_york).")  # fmt: skip
+@friendly
 def train_word2vec(corpus: Path, name: str, **options: Any) -> None:
     """Word vectors with gensim's Word2Vec; CORPUS has one sentence per line."""
     from workers.word2vec.train import Word2VecConfig
@@ -115,6 +136,7 @@ def models() -> None:
 
 
 @models.command("list")
+@friendly
 def list_models() -> None:
     """Every stored version, with its kind, corpus and metrics."""
     settings = _settings()
@@ -130,6 +152,7 @@ def list_models() -> None:
 @click.option(
     "--charrnn-seconds", type=float, default=None, help="Training time cap  [default: 75]"
 )
+@friendly
 def demo_models(charrnn_seconds: float | None) -> None:
     """Train the demo models that `botwerk up` uses, unless the store has them already."""
     from workers.demo import CHARRNN_SECONDS, ensure_demo_models
@@ -148,6 +171,7 @@ def demo_models(charrnn_seconds: float | None) -> None:
 @click.option("--name", required=True)
 @click.option("--binary/--text", default=None, help="The file's format  [default: detect]")
 @click.option("--limit", type=int, help="Keep only the first N (most frequent) words.")
+@friendly
 def import_model(file: Path, kind: str, name: str, binary: bool | None, limit: int | None) -> None:
     """Store pre-trained vectors in word2vec text or binary format (GoogleNews-style)."""
     from workers.word2vec.train import import_vectors
@@ -165,13 +189,15 @@ def import_model(file: Path, kind: str, name: str, binary: bool | None, limit: i
 @click.option("--temperature", type=float, default=0.8, show_default=True)
 @click.option("--top-k", type=int, default=0, help="Sample from the K likeliest only.")
 @click.option("--seed", type=int, help="Repeatable output.")
+@friendly
 def generate(name: str, prime: str, **options: Any) -> None:
     """Continue PRIME with the char-RNN stored as NAME[@VERSION], here, with no broker."""
     from workers.charrnn.serve import CharRNNInput, CharRNNModel
 
+    request = validate({"prime": prime, **options}, CharRNNInput, "option")
     model = CharRNNModel(_settings(), name)
     model.load()
-    [output] = model.predict([CharRNNInput(prime=prime, **options)])
+    [output] = model.predict([request])
     click.echo(prime + output["text"])
 
 
@@ -180,14 +206,17 @@ def generate(name: str, prime: str, **options: Any) -> None:
 @click.argument("words", nargs=-1, required=True)
 @click.option("--negative", multiple=True, help="Subtract this word; repeat for more.")
 @click.option("--topn", type=int, default=10, show_default=True)
+@friendly
 def similar(name: str, words: tuple[str, ...], negative: tuple[str, ...], topn: int) -> None:
     """Words nearest to WORDS (minus --negative ones) in the vectors stored as NAME."""
     from workers.word2vec.serve import Word2VecInput, Word2VecModel
 
+    query = validate(
+        {"op": "most_similar", "positive": words, "negative": negative, "topn": topn},
+        Word2VecInput, "option",
+    )  # fmt: skip
     model = Word2VecModel(_settings(), name)
     model.load()
-    query = Word2VecInput(op="most_similar", positive=list(words), negative=list(negative),
-                          topn=topn)  # fmt: skip
     [output] = model.predict([query])
     if output["unknown"]:
         raise click.ClickException(f"not in {model.version}: {', '.join(output['unknown'])}")
@@ -205,6 +234,7 @@ def corpus() -> None:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--headings/--no-headings", default=True, show_default=True,
               help="Keep section headings in the text.")  # fmt: skip
+@friendly
 def corpus_wiki(dump: Path, out: Path, headings: bool) -> None:
     """Extract the articles of a Wikipedia XML dump (.xml.bz2) as plain text into OUT."""
     from workers.corpora import write_wiki_text

@@ -25,3 +25,15 @@ def test_quick_start_has_the_two_commands_the_makefile_defines():
 
 def test_benchmark_figures_are_filled_in():
     assert "BENCH_" not in README
+
+
+def test_the_bot_options_example_is_valid(tmp_path, monkeypatch):
+    from cores.annalogue import Annalogue
+    from cores.billybard import BillyBard
+
+    [example] = re.findall(r"```toml\n(.*?)```", README, flags=re.S)
+    (tmp_path / "botwerk.toml").write_text(example)
+    monkeypatch.setenv("BOTWERK_CONFIG", str(tmp_path / "botwerk.toml"))
+    settings = Settings.load()
+    assert BillyBard(settings).config.model == "bard"
+    assert Annalogue(settings).config.model == "news"

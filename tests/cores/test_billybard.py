@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,29 +11,11 @@ from cores.billybard import BillyBard, Config, OptionError, compose, parse
 from cores.bot import Context
 from infra.errors import RemoteError
 from infra.settings import ConfigError, Settings
-from schemas import Inbound, User
-
-
-class CannedModel:
-    """Stands in for the bus: answers each infer with the next canned outputs, records inputs."""
-
-    def __init__(self, *outputs: dict[str, Any] | Exception) -> None:
-        self.outputs = list(outputs)
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    async def infer(self, model: str, inputs: dict[str, Any], deadline_ms: int) -> Any:
-        self.sent.append((model, inputs))
-        answer = self.outputs.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return SimpleNamespace(outputs=answer)
+from infra.testing.canned import CannedModel, context
 
 
 def ctx(text: str, rpc: CannedModel | None = None) -> Context:
-    message = Inbound(
-        bot="billybard", transport="t", conversation="c", user=User(id="u"), text=text
-    )
-    return Context(message, deadline_ms=10_000, rpc=rpc)  # type: ignore[arg-type]
+    return context("billybard", text, rpc)
 
 
 def bard(**options: Any) -> BillyBard:

@@ -1,0 +1,41 @@
+"""A stand-in for the models, for testing a bot's handlers without a bus or a worker.
+
+>>> model = CannedModel({"text": " world"})
+>>> reply = await bot.dispatch(context("billybard", "hello", model))
+>>> model.sent   # [("charrnn", {"prime": "hello", ...})]: what the bot asked for
+
+It plays the part of :class:`infra.rpc.Rpc` that :class:`cores.bot.Context` calls: each
+``infer`` answers with the next canned outputs (or raises the next canned exception, such as
+a :class:`infra.errors.RemoteError`) and records the model and inputs it was sent.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from cores.bot import Context
+from schemas import Inbound, User
+
+
+class CannedModel:
+    """Answers each infer with the next canned outputs, and records what it was asked."""
+
+    def __init__(self, *outputs: dict[str, Any] | Exception) -> None:
+        self.outputs = list(outputs)
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def infer(self, model: str, inputs: dict[str, Any], deadline_ms: int) -> Any:
+        self.sent.append((model, inputs))
+        answer = self.outputs.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return SimpleNamespace(outputs=answer)
+
+
+def context(bot: str, text: str, rpc: CannedModel | None = None, *, direct: bool = True) -> Context:
+    """A Context for one message to ``bot``, its models played by ``rpc``."""
+    message = Inbound(
+        bot=bot, transport="t", conversation="c", user=User(id="u"), text=text, direct=direct
+    )
+    return Context(message, deadline_ms=10_000, rpc=rpc)  # type: ignore[arg-type]
