@@ -43,6 +43,7 @@ class ThrowawayBroker:
         self.config = config
         self.name = f"botwerk-fault-{secrets.token_hex(3)}@localhost"
         self.port = _free_port()
+        self.dist_port = _free_port()
         self.ready_at = 0.0
         self._server: subprocess.Popen[bytes] | None = None
         self._write_files()
@@ -60,11 +61,18 @@ class ThrowawayBroker:
             start_new_session=True,
         )  # fmt: skip
         while admin.reachable(self.url) is not None:
+            if self._server.poll() is not None and self._dist_port_taken():
+                self.dist_port = _free_port()  # someone took it meanwhile: boot on another
+                return self.start(timeout - (time.monotonic() - started))
             if self._server.poll() is not None or time.monotonic() - started > timeout:
                 raise RuntimeError(f"RabbitMQ node {self.name} did not start; see {self.root}")
             time.sleep(0.2)
         self.ready_at = time.monotonic()
         return self.ready_at - started
+
+    def _dist_port_taken(self) -> bool:
+        log = (self.root / "server.log").read_text(errors="replace")
+        return f"dist_port_already_used,{self.dist_port}" in log
 
     def stop(self) -> None:
         """Stop the node for good (gracefully, else by force)."""
@@ -121,7 +129,7 @@ class ThrowawayBroker:
             "HOME": root,  # its own Erlang cookie
             "RABBITMQ_NODENAME": self.name,
             "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(_free_port()),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_MNESIA_BASE": f"{root}/mnesia",
             "RABBITMQ_LOG_BASE": f"{root}/log",
             "RABBITMQ_CONFIG_FILE": f"{root}/rabbitmq",
@@ -153,9 +161,30 @@ class ThrowawayBroker:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range.
+
+    A port the kernel handed out (``bind(0)``) is an ephemeral one, and by the time a
+    restarted node binds it again, the outgoing connection of a reconnecting client may hold
+    it: the node then dies with ``dist_port_already_used``. Clients never get ports below the
+    range, so a node keeps its ports across restarts.
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = secrets.randbelow(low - 20_000) + 20_000
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between 20000 and {low} on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 def _wait_gone(pid: int, timeout: float = 30.0) -> None:
