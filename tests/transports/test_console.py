@@ -22,21 +22,25 @@ def test_parse_and_render():
     assert render(Reply(bot="demo", conversation="c", text="slow", error="timeout")) == "demo! slow"
 
 
+async def chat(roles, transport_role):
+    """Start ``roles`` and the console's role, wait for the end of input, stop them all."""
+    roles = [*roles, transport_role]
+    for role in roles:
+        await role.start()
+    await transport_role.finished
+    for role in reversed(roles):
+        await role.stop()
+
+
 @pytest.mark.broker
 async def test_a_piped_chat_is_answered_in_full_then_ends(bus, settings):
     stdin = io.StringIO("hello\n\nping\n/quit\nnever sent\n")
     stdout = io.StringIO()
     transport = ConsoleTransport(settings, "demo", stdin=stdin, stdout=stdout)
-    roles = [
-        Worker(bus, settings, EchoModel(settings)),
-        Core(bus, settings, DemoBot(settings)),
+    await chat(
+        [Worker(bus, settings, EchoModel(settings)), Core(bus, settings, DemoBot(settings))],
         TransportRole(bus, settings, transport, "demo"),
-    ]
-    for role in roles:
-        await role.start()
-    await roles[-1].finished
-    for role in reversed(roles):
-        await role.stop()
+    )
     assert sorted(stdout.getvalue().splitlines()) == ["demo> echo: hello", "demo> pong"]
 
 
@@ -54,15 +58,10 @@ async def test_one_console_talks_to_several_bots(bus, settings):
     stdin = io.StringIO("@demo ping\n/bot nobody\n/bot demo\nping\n")
     stdout = io.StringIO()
     transport = ConsoleTransport(settings, "other", stdin=stdin, stdout=stdout)
-    roles = [
-        Core(bus, settings, DemoBot(settings)),
+    await chat(
+        [Core(bus, settings, DemoBot(settings))],
         TransportRole(bus, settings, transport, "other", ("other", "demo")),
-    ]
-    for role in roles:
-        await role.start()
-    await roles[-1].finished
-    for role in reversed(roles):
-        await role.stop()
+    )
     assert sorted(stdout.getvalue().splitlines()) == [
         "No bot 'nobody' here; there are: other, demo.",
         "Now chatting with demo.",
