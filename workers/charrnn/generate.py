@@ -20,7 +20,6 @@ for the whole batch, so a batch takes as long as its longest request.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..sampling import sample, seeded
 from .model import UNK, CharRNN, State, Vocab, load, resolve_device
 
 
@@ -78,14 +78,14 @@ class Generator:
         """The continuation (without the prime) of each request, in order."""
         if not requests:
             return []
-        rngs = [_rng(r.seed) for r in requests]
+        rngs = [seeded(r.seed) for r in requests]
         temps = torch.tensor([r.temperature for r in requests], dtype=torch.float64)  # (B,)
         top_k = torch.tensor([r.top_k for r in requests])  # (B,)
         logits, state = self._prime([self._ids(r.prime) for r in requests])  # (B, V)
         out: list[list[int]] = [[] for _ in requests]
         active = list(range(len(requests)))  # request index of each batch row
         while True:
-            tokens = _sample(logits, [rngs[i] for i in active], temps[active], top_k[active])
+            tokens = sample(logits, [rngs[i] for i in active], temps[active], top_k[active], [UNK])
             for i, token in zip(active, tokens.tolist(), strict=True):
                 out[i].append(token)
             keep = [row for row, i in enumerate(active) if len(out[i]) < requests[i].length]
@@ -119,25 +119,3 @@ class Generator:
         """One character per row: ``tokens`` (b,) -> logits (b, V)."""
         logits, state = self.model(tokens.to(self.device)[:, None], state)  # (b, 1, V)
         return logits[:, 0], state
-
-
-def _rng(seed: int | None) -> torch.Generator:
-    rng = torch.Generator()
-    rng.manual_seed(secrets.randbits(63) if seed is None else seed % 2**64)
-    return rng
-
-
-def _sample(logits: Tensor, rngs: list[torch.Generator], temps: Tensor, top_k: Tensor) -> Tensor:
-    """One token per row of ``logits`` (b, V), each row with its own generator -> (b,)."""
-    logits = logits.to("cpu", torch.float64) / temps[:, None]  # (b, V)
-    logits[:, UNK] = -torch.inf  # the unknown token is never written
-    vocab = logits.shape[1]
-    k = top_k.clamp(max=vocab - 1)  # (b,)
-    if bool((k > 0).any()):
-        kth = logits.sort(dim=1, descending=True).values.gather(1, (k - 1).clamp(min=0)[:, None])
-        logits = logits.masked_fill((k[:, None] > 0) & (logits < kth), -torch.inf)  # (b, V)
-    cdf = torch.softmax(logits, dim=1).cumsum(dim=1)  # (b, V)
-    draws = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in rngs])  # (b,)
-    # right=True: the first index whose CDF exceeds the draw, never a zero-probability token
-    picked = torch.searchsorted(cdf, draws[:, None] * cdf[:, -1:], right=True)  # (b, 1)
-    return picked[:, 0].clamp(max=vocab - 1)

@@ -22,32 +22,33 @@ the one after it.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torch.nn import functional as F
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from schemas import BotwerkError
 
+from ..checkpoints import (
+    latest_checkpoint,
+    read_progress,
+    restore_optimizer,
+    save_checkpoint,
+    write_whole,
+)
 from .generate import Generator, Prompt
 from .model import CharRNN, CharRNNConfig, ModelArgs, State, Vocab, load, resolve_device, save
 
 SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
 SAMPLE_LENGTH = 200
-KEEP_CHECKPOINTS = 2
-OPTIMIZER = "optimizer.safetensors"
-PROGRESS = "progress.json"
 BEST = "best"
 
 
@@ -176,28 +177,19 @@ class _Trainer:
             self.say(f"  sample at temperature {temperature}: {sample!r}")
         if done.val_loss < done.best_val_loss:
             done.best_epoch, done.best_val_loss = epoch, done.val_loss
-            _replace(workdir / BEST, partial(save, model=self.model, vocab=self.vocab,
-                                             config=self.config))  # fmt: skip
-        self._checkpoint(workdir / "checkpoints", epoch)
+            write_whole(workdir / BEST, self._save)
+        save_checkpoint(
+            workdir / "checkpoints", epoch, self._save, self.optimizer, _progress_dict(self.done)
+        )
 
-    def _checkpoint(self, checkpoints: Path, epoch: int) -> None:
-        """Write ``epoch-NNNN`` whole (a hidden folder renamed into place); keep the last few."""
-
-        def write(folder: Path) -> None:
-            save(folder, self.model, self.vocab, self.config)
-            save_file(_flatten(self.optimizer), str(folder / OPTIMIZER))
-            (folder / PROGRESS).write_text(json.dumps(_progress_dict(self.done), indent=2))
-
-        _replace(checkpoints / f"epoch-{epoch:04d}", write)
-        for old in _checkpoint_folders(checkpoints)[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
+    def _save(self, folder: Path) -> None:
+        save(folder, self.model, self.vocab, self.config)
 
     def resume(self, checkpoints: Path) -> None:
         """Continue from the latest checkpoint in ``checkpoints``, if there is one."""
-        found = _checkpoint_folders(checkpoints)
-        if not found:
+        latest = latest_checkpoint(checkpoints)
+        if latest is None:
             return
-        latest = found[-1]
         model, vocab, _ = load(latest, self.device)
         if vocab != self.vocab or model.args != self.model.args:
             raise BotwerkError(
@@ -205,8 +197,8 @@ class _Trainer:
                 f"give a fresh work folder (or delete {checkpoints})"
             )
         self.model.load_state_dict(model.state_dict())
-        _unflatten(self.optimizer, load_file(str(latest / OPTIMIZER)))
-        self.done = _Progress(**json.loads((latest / PROGRESS).read_text()))
+        restore_optimizer(self.optimizer, latest)
+        self.done = _Progress(**read_progress(latest))
         self.say(f"charrnn: resuming from {latest.name} ({self.done.steps} steps done)")
 
     def metrics(self) -> dict[str, float]:
@@ -266,43 +258,6 @@ def _evaluate(model: CharRNN, data: tuple[Tensor, Tensor], seq_len: int) -> floa
         total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
     model.train()
     return total / y_all.numel()
-
-
-def _replace(folder: Path, write: Callable[[Path], None]) -> None:
-    """Write ``folder`` whole: into a hidden sibling, then swapped in for the old one."""
-    incoming = folder.with_name(f".incoming-{folder.name}")
-    shutil.rmtree(incoming, ignore_errors=True)
-    incoming.mkdir(parents=True)
-    write(incoming)
-    shutil.rmtree(folder, ignore_errors=True)
-    incoming.rename(folder)
-
-
-def _checkpoint_folders(checkpoints: Path) -> list[Path]:
-    if not checkpoints.is_dir():
-        return []
-    found = [p for p in checkpoints.glob("epoch-*") if (p / PROGRESS).is_file()]
-    return sorted(found, key=lambda p: p.name)
-
-
-def _flatten(optimizer: torch.optim.Optimizer) -> dict[str, Tensor]:
-    """The optimizer's per-parameter state as ``"<param>.<name>"`` tensors (param groups are
-    rebuilt from the config)."""
-    flat = {}
-    for index, state in optimizer.state_dict()["state"].items():
-        for name, value in state.items():
-            tensor = value if isinstance(value, Tensor) else torch.tensor(value)
-            flat[f"{index}.{name}"] = tensor.detach().contiguous().cpu()
-    return flat
-
-
-def _unflatten(optimizer: torch.optim.Optimizer, flat: dict[str, Tensor]) -> None:
-    state: dict[int, dict[str, Tensor]] = {}
-    for key, value in flat.items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    groups = optimizer.state_dict()["param_groups"]
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
 def _progress_dict(done: _Progress) -> dict[str, Any]:
