@@ -21,19 +21,17 @@ remembers a few hundred characters of context at best.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from schemas import BotwerkError
 
-WEIGHTS = "model.safetensors"
-META = "model.json"
+from .. import modelfiles
+
 FORMAT = "botwerk.charrnn.v1"
 UNK = 0
 """Index of the unknown token; real characters start at 1."""
@@ -180,31 +178,22 @@ def resolve_device(device: str) -> torch.device:
 
 def save(folder: Path, model: CharRNN, vocab: Vocab, config: CharRNNConfig) -> None:
     """Write ``model.safetensors`` and ``model.json`` into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(weights, str(folder / WEIGHTS), metadata={"format": FORMAT})
-    meta = {
-        "format": FORMAT,
-        "model": dataclasses.asdict(model.args),
-        "vocab": list(vocab.chars),
-        "config": config.to_dict(),
-    }
-    (folder / META).write_text(json.dumps(meta, indent=2, ensure_ascii=True))
+    meta = {"model": dataclasses.asdict(model.args), "vocab": list(vocab.chars),
+            "config": config.to_dict()}  # fmt: skip
+    modelfiles.write(folder, model, FORMAT, meta)
 
 
 def load(folder: Path, device: torch.device) -> tuple[CharRNN, Vocab, CharRNNConfig]:
     """The model in ``folder`` on ``device``, in eval mode, with its vocabulary and config."""
+    meta = modelfiles.read_meta(folder, FORMAT, "charrnn", BadModelFolder)
     try:
-        meta = json.loads((folder / META).read_text())
-        if meta.get("format") != FORMAT:
-            raise BadModelFolder(f"{folder / META} is not {FORMAT}: train the model again")
         vocab = Vocab(tuple(meta["vocab"]))
         args = ModelArgs(**meta["model"])
         config = CharRNNConfig.from_dict(meta["config"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise BadModelFolder(f"{folder} holds no readable charrnn model: {exc}") from None
     if args.vocab_size != vocab.size:
-        raise BadModelFolder(f"{folder / META}: vocab_size {args.vocab_size} != {vocab.size}")
+        raise BadModelFolder(f"{folder}/model.json: vocab_size {args.vocab_size} != {vocab.size}")
     model = CharRNN(args)
-    model.load_state_dict(load_file(str(folder / WEIGHTS), device="cpu"))
+    model.load_state_dict(modelfiles.read_weights(folder))
     return model.to(device).eval(), vocab, config
