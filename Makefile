@@ -33,6 +33,8 @@ bench: $(VENV)/.installed        ## every benchmark, each against its baseline i
 	$(BIN)/python bench/echo_roundtrip.py
 	$(BIN)/python bench/charrnn_generation.py
 	$(BIN)/python bench/word2vec_queries.py
+	$(BIN)/python bench/chat_decoding.py
+	$(BIN)/python bench/chat_rl.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -98,8 +98,8 @@ class Annalogue(Bot):
     name = "annalogue"
     description = "I answer questions about words."
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
+        super().__init__(settings, name)
         self.config = bot_options(settings, self.name, Config)
 
     @command("help", help="what I understand", aliases=("?",))

@@ -28,11 +28,8 @@ shows the help. The model only knows the characters of its training corpus.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 from msgspec.structs import replace
@@ -40,6 +37,7 @@ from msgspec.structs import replace
 from infra.settings import Settings
 
 from .bot import Bot, Context, bot_options, command, fallback
+from .options import OptionError, Options, number
 
 # What BillyBard says, in one place.
 HELP = """\
@@ -55,23 +53,17 @@ BAD_NUMBER = "{key} must be {rule}; you wrote {value!r}."
 
 MORE = "…"  # ends a reply cut at a word boundary rather than at a sentence end
 
-# option -> (config field, parser, rule in words, lowest allowed, highest allowed, low open)
-Rule = tuple[str, Callable[[str], float], str, float, float, bool]
-RULES: dict[str, Rule] = {
-    "length": ("length", int, "a whole number from 1 to 2000", 1, 2000, False),
-    "temp": ("temperature", float, "a number above 0 and at most 5", 0, 5, True),
-    "top_k": ("top_k", int, "a whole number from 0 to 1000", 0, 1000, False),
-}
-ALIASES = {"len": "length", "temperature": "temp", "k": "top_k"}
-OPTION = re.compile(r"\s*([A-Za-z_]+)=(\S*)(?:\s+|$)")
+OPTIONS = Options(
+    {
+        "length": number("length", int, 1, 2000, "a whole number from 1 to 2000"),
+        "temp": number("temperature", float, 0, 5, "a number above 0 and at most 5", above=True),
+        "top_k": number("top_k", int, 0, 1000, "a whole number from 0 to 1000"),
+    },
+    aliases={"len": "length", "temperature": "temp", "k": "top_k"},
+    unknown=UNKNOWN_OPTION,
+    bad=BAD_NUMBER,
+)
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
-
-
-def _problem(option: str, value: float) -> str | None:
-    """The rule ``value`` breaks for ``option``, or None when it is allowed."""
-    _, _, rule, low, high, low_open = RULES[option]
-    too_low = value <= low if low_open else value < low
-    return rule if too_low or value > high or not math.isfinite(value) else None
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -83,13 +75,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     top_k: int = 0
 
     def __post_init__(self) -> None:
-        for option, (field, *_) in RULES.items():
-            if rule := _problem(option, getattr(self, field)):
-                raise ValueError(f"{field} must be {rule}; fix it or remove it")
-
-
-class OptionError(ValueError):
-    """An option in a message that cannot be used; its text is the sentence for the user."""
+        OPTIONS.check(self)
 
 
 @dataclass(frozen=True)
@@ -106,23 +92,8 @@ def parse(text: str, defaults: Config) -> Request:
     >>> parse("len=80 temp=0.5 Once upon", Config())
     Request(config=Config(model='charrnn', length=80, temperature=0.5, top_k=0), prime='Once upon')
     """
-    changes: dict[str, Any] = {}
-    position = 0
-    while match := OPTION.match(text, position):
-        key, value = match.group(1).lower(), match.group(2)
-        option = ALIASES.get(key, key)
-        if option not in RULES:
-            raise OptionError(UNKNOWN_OPTION.format(key=key))
-        field, kind, rule, *_ = RULES[option]
-        try:
-            number = kind(value)
-        except ValueError:
-            raise OptionError(BAD_NUMBER.format(key=option, rule=rule, value=value)) from None
-        if _problem(option, number):
-            raise OptionError(BAD_NUMBER.format(key=option, rule=rule, value=value))
-        changes[field] = number
-        position = match.end()
-    return Request(replace(defaults, **changes), text[position:].strip())
+    changes, prime = OPTIONS.parse(text)
+    return Request(replace(defaults, **changes), prime)
 
 
 def compose(prime: str, continuation: str) -> str:
@@ -145,8 +116,8 @@ class BillyBard(Bot):
     name = "billybard"
     description = "I continue whatever you start writing."
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
+        super().__init__(settings, name)
         self.config = bot_options(settings, self.name, Config)
 
     @command("help", help="how to talk to me", aliases=("?",))

@@ -19,6 +19,15 @@ names the bot: ``@name``, ``<@name>``, ``name:`` or ``name,`` at the start, or `
 ``"@greeter hello"`` reaches ``hello`` and handlers see the text without it. An unmentioned
 room message gets ``""`` (nothing is sent) and runs no middleware. Limit: a mention must use
 the bot's own name; platform user ids (Slack's ``<@U123>``) are the transport's to translate.
+
+Personalities: one bot class can run under several names, each with its own options, by a
+``[bots.<name>]`` table in botwerk.toml that names the class's registered ``kind``::
+
+    [bots.jester]
+    kind = "moviebot"
+    model = "chat-comedy"
+
+``botwerk core jester`` then runs a MovieBot named ``jester`` (see :func:`build_bot`).
 """
 
 from __future__ import annotations
@@ -36,12 +45,14 @@ from msgspec.structs import replace
 
 from infra import messages
 from infra.errors import RemoteError
+from infra.registry import BOTS, UnknownName
 from infra.rpc import Rpc
 from infra.settings import ConfigError, Settings, config_path
 from schemas import Inbound
 
 log = logging.getLogger("botwerk.core")
 
+KIND = "kind"  # the [bots.<name>] key that makes <name> a personality of another bot
 DEADLINE_MARGIN_MS = 250  # give up on a model this early, so our apology beats the deadline
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,14 +107,19 @@ Middleware = Callable[[Context, Handler], Awaitable[str]]
 
 
 class Bot:
-    """Base of every bot. Subclasses set ``name`` and mark handlers."""
+    """Base of every bot. Subclasses set ``name`` and mark handlers.
 
-    name: ClassVar[str]
+    ``name`` on the class is the default; an instance given another (a personality, see
+    :func:`build_bot`) answers its own queue and mentions and reads its own ``[bots.<name>]``.
+    """
+
+    name: str
     description: ClassVar[str] = ""
     middleware: ClassVar[tuple[Middleware, ...]] = ()
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
         self.settings = settings
+        self.name = name or type(self).name
         self.commands: dict[str, tuple[CommandSpec, Handler]] = {}
         self.fallback: Handler | None = None
         for attribute in _definition_order(type(self)):
@@ -156,9 +172,10 @@ def bot_options(settings: Settings, bot: str, kind: type[S]) -> S:
     """``settings.bots[bot]`` (a ``[bots.<bot>]`` table) as the typed config ``kind``.
 
     Unknown keys and bad values raise :class:`ConfigError` naming the key and the fix; ``kind``
-    checks its own bounds in ``__post_init__`` with a ValueError that names the key.
+    checks its own bounds in ``__post_init__`` with a ValueError that names the key. The
+    table's ``kind`` key belongs to :func:`build_bot` and is left out.
     """
-    options = settings.bots.get(bot, {})
+    options = {k: v for k, v in settings.bots.get(bot, {}).items() if k != KIND}
     where = f"[bots.{bot}] in {config_path()}"
     known = kind.__struct_fields__
     for key in options:
@@ -172,6 +189,42 @@ def bot_options(settings: Settings, bot: str, kind: type[S]) -> S:
         problem, _, at = str(exc).partition(" - at `$.")
         key = f"{at.rstrip('`')}: " if at else ""
         raise ConfigError(f"{where}: {key}{problem[:1].lower()}{problem[1:]}") from None
+
+
+def build_bot(settings: Settings, name: str) -> Bot:
+    """The bot called ``name``: a registered bot, or a personality of one.
+
+    A registered name (or ``module:Class``) gives that class under its own name, as it always
+    did. Otherwise a ``[bots.<name>]`` table with ``kind = "<registered bot>"`` gives that kind
+    named ``name``: its queue, its mentions and its options are ``name``'s. An unknown name or
+    kind raises :class:`UnknownName` with a did-you-mean.
+    """
+    table = settings.bots.get(name, {})
+    if KIND not in table:
+        return _registered(settings, name)(settings)
+    where = f"[bots.{name}] in {config_path()}"
+    kind = table[KIND]
+    if not isinstance(kind, str):
+        raise ConfigError(f'{where}: kind must name the bot to build on, such as "moviebot"')
+    try:
+        cls: type[Bot] = BOTS.load(kind)
+    except UnknownName as exc:
+        raise UnknownName(f"{where}: kind: {exc}") from None
+    return cls(settings, name)
+
+
+def _registered(settings: Settings, name: str) -> type[Bot]:
+    """The registered class ``name``; an unknown name close to a personality suggests that."""
+    try:
+        cls: type[Bot] = BOTS.load(name)
+    except UnknownName:
+        personalities = [bot for bot, table in settings.bots.items() if KIND in table]
+        close = difflib.get_close_matches(name, [*BOTS.names(), *personalities], n=1)
+        if not close or close[0] not in personalities:
+            raise
+        hint = f"did you mean {close[0]!r} ([bots.{close[0]}] in {config_path()})?"
+        raise UnknownName(f"unknown bot {name!r}; {hint}") from None
+    return cls
 
 
 def strip_mention(text: str, name: str) -> tuple[bool, str]:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -17,11 +18,11 @@ from .bus import Bus
 from .memory import MemoryBus
 from .modelcli import COMMANDS
 from .process import run_roles
-from .registry import BOTS, MODELS, TRANSPORTS
+from .registry import MODELS, TRANSPORTS
 from .settings import Settings
 
-DEMO_BOTS = ("billybard", "annalogue", "demo")
-DEMO_MODELS = ("echo", "charrnn", "word2vec")
+DEMO_BOTS = ("billybard", "annalogue", "moviebot", "demo")
+DEMO_MODELS = ("echo", "charrnn", "word2vec", "chat")
 T = TypeVar("T")
 
 NEEDS_BROKER = (
@@ -63,7 +64,8 @@ def main(ctx: click.Context, log_level: str | None) -> None:
     multiple=True,
     default=DEMO_BOTS,
     show_default=True,
-    help="A bot to run; repeat for several. The console talks to the first.",
+    help="A bot (or a [bots.NAME] personality) to run; repeat for several. The console talks "
+    "to the first.",
 )
 @click.option(
     "--model",
@@ -77,28 +79,29 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 @click.option(
     "--train-seconds",
     type=float,
-    default=75.0,
-    show_default=True,
-    help="How long to train the demo char-RNN when the store has none.",
+    help="How long to train each demo model the store lacks  [default: charrnn 75, chat 60]",
 )
 @click.pass_obj
 def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind: str,
-       train_seconds: float) -> None:  # fmt: skip
+       train_seconds: float | None) -> None:  # fmt: skip
     """Run a whole mesh in this process: model workers, the bots' cores and a transport.
 
     Uses RabbitMQ when BOTWERK_AMQP_URL is set, otherwise an in-process bus with the same
-    semantics, so a fresh machine can chat at once. A charrnn or word2vec model missing from
-    the model store is trained first, on a corpus that ships with gensim (about a minute and
-    a half, once). With the console transport, type a message per line; `@annalogue ...`
-    asks another bot, `/bot annalogue` switches to it. End of input (Ctrl-D) waits for the
-    last replies and exits, so `printf 'hello\\n' | botwerk up` works in scripts.
+    semantics, so a fresh machine can chat at once. A charrnn, word2vec or chat model missing
+    from the model store is trained first, on corpora that ship with gensim and
+    chatterbot-corpus (about two and a half minutes, once). With the console transport, type
+    a message per line; `@annalogue ...` asks another bot, `/bot annalogue` switches to it.
+    End of input (Ctrl-D) waits for the last replies and exits, so
+    `printf 'hello\\n' | botwerk up` works in scripts.
     """
+    from cores.bot import build_bot
     from cores.runtime import Core
     from transports.base import TransportRole
     from workers.demo import ensure_demo_models
     from workers.runtime import Worker
 
     settings = _settings(obj, "up", default_level="WARNING")
+    instances = [_guard(partial(build_bot, settings, bot)) for bot in bots]  # before training
     bus = (
         _bus(settings, f"up {bots[0]}")
         if settings.amqp_url
@@ -113,11 +116,11 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
                f"transport {kind}; namespace {settings.namespace}", err=True)  # fmt: skip
     _guard(
         lambda: ensure_demo_models(
-            settings, models, charrnn_seconds=train_seconds, say=lambda s: click.echo(s, err=True)
+            settings, models, seconds=train_seconds, say=lambda s: click.echo(s, err=True)
         )
     )
     workers = [Worker(bus, settings, _model(settings, name)) for name in models]
-    cores = [Core(bus, settings, _load(BOTS, bot)(settings)) for bot in bots]
+    cores = [Core(bus, settings, instance) for instance in instances]
     transport = TransportRole(
         bus, settings, _load(TRANSPORTS, kind)(settings, bots[0]), bots[0], bots
     )
@@ -142,14 +145,15 @@ def worker(obj: dict[str, Any], model: str, spec: str | None, name: str | None,
            max_batch: int | None, max_wait_ms: float | None) -> None:  # fmt: skip
     """Serve MODEL: load it once, keep it resident, answer {ns}.infer.<name> in batches.
 
-    MODEL is a model kind (built in: echo, charrnn, word2vec; others by entry point) or a
-    `module:Class`. charrnn and word2vec load NAME[@VERSION] from the model store
+    MODEL is a model kind (built in: echo, charrnn, word2vec, chat; others by entry point)
+    or a `module:Class`. charrnn, word2vec and chat load NAME[@VERSION] from the model store
     (BOTWERK_MODELS), computing on BOTWERK_DEVICE (auto: the GPU when there is one). Start
     more workers of the same model to scale: they compete on one queue.
 
     \b
       botwerk worker charrnn --model bard@3      # queue {ns}.infer.charrnn
       botwerk worker word2vec --model news --name news
+      botwerk worker chat --model comedy --name chat-comedy
     """
     from workers.runtime import Worker
 
@@ -165,14 +169,18 @@ def worker(obj: dict[str, Any], model: str, spec: str | None, name: str | None,
 def core(obj: dict[str, Any], bot: str) -> None:
     """Run BOT's logic: answer {ns}.core.<bot>, calling model workers as it needs.
 
-    Start more cores of the same bot to scale: they compete on one queue. A core holds no
-    model, so restarting one is instant.
+    BOT is a bot kind (built in: annalogue, billybard, demo, moviebot; others by entry point),
+    or a personality: a [bots.BOT] table in botwerk.toml whose `kind` names the bot to run under
+    the name BOT, with that table's options. Start more cores of the same bot to scale: they
+    compete on one queue. A core holds no model, so restarting one is instant.
     """
+    from cores.bot import build_bot
     from cores.runtime import Core
 
     settings = _settings(obj, f"core:{bot}")
+    instance = _guard(partial(build_bot, settings, bot))
     bus = _bus(settings, f"core {bot} {settings.instance}", role="core")
-    _run(run_roles(bus, [Core(bus, settings, _load(BOTS, bot)(settings))]))
+    _run(run_roles(bus, [Core(bus, settings, instance)]))
 
 
 @main.command()

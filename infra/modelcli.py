@@ -15,54 +15,17 @@ libraries (torch, gensim) are imported only by the command that needs them.
 
 from __future__ import annotations
 
-import functools
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from schemas import BotwerkError, validate
+from schemas import validate
 
-from .settings import Settings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXISTING = click.Path(exists=True, path_type=Path)
-
-
-def friendly(command: F) -> F:
-    """Show a Botwerk error or a bad value as one line that says what to do, not a trace."""
-
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (BotwerkError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return run  # type: ignore[return-value]
-
-
-def _settings() -> Settings:
-    from .cli import _settings as load
-
-    return load({}, "models", default_level="WARNING")
-
-
-def _store(settings: Settings) -> Any:
-    from workers.store import ModelStore
-
-    return ModelStore.from_settings(settings)
-
-
-def _publish(settings: Settings, name: str, kind: str, result: Any, corpus: str) -> None:
-    manifest = _store(settings).publish(
-        name, kind, result.folder, metrics=result.metrics, corpus=corpus, config=result.config
-    )
-    figures = ", ".join(f"{k} {v:.4g}" for k, v in sorted(manifest.metrics.items()))
-    click.echo(f"stored {manifest.spec} ({kind}) in {settings.models}: {figures}")
+from .chatcli import corpus_cornell, reply, train_chat
+from .clikit import EXISTING, friendly, publish, store
+from .clikit import command_settings as _settings
 
 
 @click.group()
@@ -105,7 +68,7 @@ def train_charrnn(corpus: Path, name: str, workdir: Path | None, max_minutes: fl
         load_text(corpus), workdir or Path("runs") / name, config, device=settings.device,
         max_seconds=max_minutes * 60 if max_minutes else None,
     )  # fmt: skip
-    _publish(settings, name, "charrnn", result, corpus.name)
+    publish(settings, name, "charrnn", result, corpus.name)
 
 
 @train.command("word2vec")
@@ -127,7 +90,7 @@ def train_word2vec(corpus: Path, name: str, **options: Any) -> None:
     settings = _settings()
     with tempfile.TemporaryDirectory() as out:
         result = run(corpus, Path(out), Word2VecConfig(**options))
-        _publish(settings, name, "word2vec", result, corpus.name)
+        publish(settings, name, "word2vec", result, corpus.name)
 
 
 @click.group()
@@ -140,7 +103,7 @@ def models() -> None:
 def list_models() -> None:
     """Every stored version, with its kind, corpus and metrics."""
     settings = _settings()
-    found = _store(settings).manifests()
+    found = store(settings).manifests()
     if not found:
         click.echo(f"no models in {settings.models} yet: `botwerk train ...` or `botwerk up`")
     for m in found:
@@ -150,17 +113,15 @@ def list_models() -> None:
 
 @models.command("demo")
 @click.option(
-    "--charrnn-seconds", type=float, default=None, help="Training time cap  [default: 75]"
+    "--seconds", type=float, help="Training time cap of each  [default: charrnn 75, chat 60]"
 )
 @friendly
-def demo_models(charrnn_seconds: float | None) -> None:
+def demo_models(seconds: float | None) -> None:
     """Train the demo models that `botwerk up` uses, unless the store has them already."""
-    from workers.demo import CHARRNN_SECONDS, ensure_demo_models
+    from workers.demo import TRAINERS, ensure_demo_models
 
     settings = _settings()
-    trained = ensure_demo_models(
-        settings, ["charrnn", "word2vec"], charrnn_seconds=charrnn_seconds or CHARRNN_SECONDS
-    )
+    trained = ensure_demo_models(settings, list(TRAINERS), seconds=seconds)
     click.echo(f"demo models in {settings.models}: " + ("trained " + ", ".join(trained)
                if trained else "already there"))  # fmt: skip
 
@@ -179,7 +140,7 @@ def import_model(file: Path, kind: str, name: str, binary: bool | None, limit: i
     settings = _settings()
     with tempfile.TemporaryDirectory() as out:
         result = import_vectors(file, Path(out), binary=binary, limit=limit)
-        _publish(settings, name, kind, result, file.name)
+        publish(settings, name, kind, result, file.name)
 
 
 @click.command()
@@ -243,4 +204,7 @@ def corpus_wiki(dump: Path, out: Path, headings: bool) -> None:
     click.echo(f"wrote {count} articles to {out}")
 
 
-COMMANDS = (train, models, generate, similar, corpus)
+train.add_command(train_chat)
+corpus.add_command(corpus_cornell)
+
+COMMANDS = (train, models, generate, similar, reply, corpus)

@@ -65,6 +65,7 @@ MODELS = Registry(
         "echo": "workers.echo:EchoModel",
         "charrnn": "workers.charrnn.serve:CharRNNModel",
         "word2vec": "workers.word2vec.serve:Word2VecModel",
+        "chat": "workers.chat.serve:ChatModel",
     },
 )
 BOTS = Registry(
@@ -74,5 +75,6 @@ BOTS = Registry(
         "demo": "cores.demo:DemoBot",
         "billybard": "cores.billybard:BillyBard",
         "annalogue": "cores.annalogue:Annalogue",
+        "moviebot": "cores.moviebot:MovieBot",
     },
 )

@@ -28,6 +28,8 @@ def test_broker_has_the_dashboard_and_a_healthcheck():
 def test_the_roles_of_the_demo_mesh_are_all_there():
     commands = {tuple(spec["command"][:2]) for spec in ROLES.values()}
     assert {("worker", "echo"), ("core", "demo"), ("transport", "console")} <= commands
+    assert {("worker", "charrnn"), ("worker", "word2vec"), ("worker", "chat")} <= commands
+    assert {("core", "billybard"), ("core", "annalogue"), ("core", "moviebot")} <= commands
 
 
 @pytest.mark.parametrize("name", sorted(ROLES))

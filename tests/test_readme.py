@@ -30,6 +30,8 @@ def test_benchmark_figures_are_filled_in():
 def test_the_bot_options_example_is_valid(tmp_path, monkeypatch):
     from cores.annalogue import Annalogue
     from cores.billybard import BillyBard
+    from cores.bot import build_bot
+    from cores.moviebot import MovieBot
 
     [example] = re.findall(r"```toml\n(.*?)```", README, flags=re.S)
     (tmp_path / "botwerk.toml").write_text(example)
@@ -37,3 +39,7 @@ def test_the_bot_options_example_is_valid(tmp_path, monkeypatch):
     settings = Settings.load()
     assert BillyBard(settings).config.model == "bard"
     assert Annalogue(settings).config.model == "news"
+    assert MovieBot(settings).config.genres == {"comedy": "chat-comedy"}
+    jester = build_bot(settings, "jester")
+    assert isinstance(jester, MovieBot) and jester.name == "jester"
+    assert jester.config.model == "chat-comedy" and jester.config.mode == "sample"

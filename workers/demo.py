@@ -1,19 +1,22 @@
 """The demo models that ``botwerk up`` chats with, trained on first run and reused after.
 
->>> ensure_demo_models(settings, ["echo", "charrnn", "word2vec"])   # trains what is missing
+>>> ensure_demo_models(settings, ["echo", "charrnn", "word2vec", "chat"])  # trains what is missing
 
 The corpora ship inside installed packages, so a fresh machine needs no download: gensim's
 test data carries the Lee news corpus (about 360 KB of English news text), which is enough
 for a small character-level LSTM to write word-like English and for word2vec to find
-neighbours among its ~10,000 words. Both are stored under their kind's name (``charrnn``,
-``word2vec``) in the model store, which is the name their workers serve by default. Training
-shows a progress bar and is capped at ``CHARRNN_SECONDS``: together they take about a minute
-and a half on two CPU cores. A model already in the store is never trained again; train a
+neighbours among its ~10,000 words; chatterbot-corpus carries about 2,300 English prompt and
+reply pairs, enough for a small seq2seq chat model to answer greetings and small talk. Each
+is stored under its kind's name (``charrnn``, ``word2vec``, ``chat``) in the model store,
+which is the name its worker serves by default. Training shows a progress bar and is capped
+(:data:`SECONDS`, or ``seconds`` for every model): together they take about two and a half
+minutes on two CPU cores. A model already in the store is never trained again; train a
 better one with ``botwerk train ... --name charrnn`` and the demo uses that.
 
 Limits: a minute of training on news text makes a bard that babbles plausibly, not one that
-writes sense, and vectors of a small corpus know few words (``king``, ``queen`` are there;
-many others are not). ``botwerk models import`` takes real pre-trained vectors.
+writes sense; vectors of a small corpus know few words (``king``, ``queen`` are there;
+many others are not; ``botwerk models import`` takes real pre-trained vectors); the chat
+model answers what chatterbot's scripts cover and is vague about the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from infra.settings import Settings
 
 from .store import ModelNotFound, ModelStore
 
-CHARRNN_SECONDS = 75.0
+SECONDS = {"charrnn": 75.0, "chat": 60.0}
+"""Training time caps of the demo models that take long to train."""
 CORPUS = "lee_background.cor"
 
 
@@ -41,10 +45,13 @@ def ensure_demo_models(
     settings: Settings,
     kinds: Iterable[str],
     *,
-    charrnn_seconds: float = CHARRNN_SECONDS,
+    seconds: float | None = None,
     say: Callable[[str], None] = print,
 ) -> list[str]:
-    """Train and store each of ``kinds`` that has a demo and no stored model; what was trained."""
+    """Train and store each of ``kinds`` that has a demo and no stored model; what was trained.
+
+    ``seconds`` caps the training of each model instead of :data:`SECONDS`.
+    """
     store = ModelStore.from_settings(settings)
     trained = []
     for kind in kinds:
@@ -55,9 +62,11 @@ def ensure_demo_models(
             continue
         except ModelNotFound:
             pass
-        say(f"botwerk: no {kind} model in {settings.models} yet; training the demo one on {CORPUS}")
+        corpus = "chatterbot-corpus" if kind == "chat" else CORPUS
+        say(f"botwerk: no {kind} model in {settings.models} yet; training the demo one on {corpus}")
+        cap = seconds if seconds is not None else SECONDS.get(kind, 0.0)
         with tempfile.TemporaryDirectory() as work:
-            TRAINERS[kind](settings, store, Path(work), charrnn_seconds, say)
+            TRAINERS[kind](settings, store, Path(work), cap, say)
         trained.append(kind)
     return trained
 
@@ -91,8 +100,26 @@ def _train_word2vec(
     )  # fmt: skip
 
 
+def _train_chat(
+    settings: Settings, store: ModelStore, work: Path, seconds: float, say: Callable[[str], None]
+) -> None:
+    from .chat.dialogs import chatterbot_dialogs, pairs
+    from .chat.model import DEMO_CONFIG
+    from .chat.train import train
+
+    result = train(
+        pairs(chatterbot_dialogs()), work, DEMO_CONFIG, device=settings.device, log=say,
+        max_seconds=seconds,
+    )  # fmt: skip
+    store.publish(
+        "chat", "chat", result.folder, metrics=result.metrics, corpus="chatterbot",
+        config=result.config,
+    )  # fmt: skip
+
+
 Trainer = Callable[[Settings, ModelStore, Path, float, Callable[[str], None]], None]
 TRAINERS: dict[str, Trainer] = {
     "charrnn": _train_charrnn,
     "word2vec": _train_word2vec,
+    "chat": _train_chat,
 }

@@ -12,8 +12,10 @@ out-of-tree transport, say) gets these fixtures by installing it.
 - ``fault_node``: a throwaway RabbitMQ node (one per session) that tests may kill, pause,
   restart or alarm; healed after every test. ``fault_mesh``: roles on it, with a ledger.
 - ``reliability``: figures a fault test records; written to ``artifacts/reliability.json``.
-- ``model_store``: a store URL holding tiny real ``charrnn`` and ``word2vec`` models, trained
-  once per session in seconds (:mod:`.tiny`).
+- ``model_store``: a store URL holding tiny real ``charrnn``, ``word2vec`` and ``chat``
+  models, trained once per session in seconds (:mod:`.tiny`).
+- ``cornell_dir``: a folder holding a tiny Cornell Movie-Dialogs corpus, flaws included
+  (:mod:`.cornell`; a session-scoped fixture calls ``write_cornell`` itself).
 """
 
 from __future__ import annotations
@@ -155,10 +157,18 @@ async def fault_mesh(
 
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A model store with tiny real ``charrnn`` and ``word2vec`` models in it; its URL."""
+    """A model store with tiny real ``charrnn``, ``word2vec`` and ``chat`` models; its URL."""
     from .tiny import build_tiny_store
 
     return build_tiny_store(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def cornell_dir(tmp_path: Path) -> Path:
+    """A fresh tiny Cornell corpus in the test's tmp_path; what it reads as is ``EXPECTED``."""
+    from .cornell import write_cornell
+
+    return write_cornell(tmp_path)
 
 
 class Reliability:

@@ -1,19 +1,26 @@
-"""Tiny real models for tests: trained on the Lee corpus in seconds, stored like any other.
+"""Tiny real models for tests: trained in seconds, stored like any other.
 
->>> url = build_tiny_store(tmp_path / "models")   # "charrnn" and "word2vec", version 1 each
+>>> url = build_tiny_store(tmp_path / "models")   # "charrnn", "word2vec" and "chat", version 1
 >>> env["BOTWERK_MODELS"] = url                    # workers serve them under those names
 
-The char-RNN is one small LSTM layer trained for a few seconds: it writes letters and spaces,
-not sense, which is all a test of the plumbing needs. The word vectors come from the whole
-Lee corpus, so common news words (``police``, ``government``, ``fire``) are in the vocabulary.
+The char-RNN is one small LSTM layer trained for a few seconds on the Lee corpus: it writes
+letters and spaces, not sense, which is all a test of the plumbing needs. The word vectors
+come from the whole Lee corpus, so common news words (``police``, ``government``, ``fire``)
+are in the vocabulary. The chat model learns chatterbot's greetings, small talk about food
+and gossip (about 60 pairs) well enough to answer ``hello`` with a greeting, and reads one
+turn of context.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workers.store import ModelStore
+
+if TYPE_CHECKING:
+    from workers.chat.train import TrainResult
 
 CHARRNN_SECONDS = 8.0
 
@@ -40,4 +47,19 @@ def build_tiny_store(folder: Path) -> str:
             demo_corpus(), Path(work) / "word2vec", DEMO_CONFIG, progress=False
         )
         store.publish("word2vec", "word2vec", vectors.folder, metrics=vectors.metrics)
+        chat = _train_chat(Path(work) / "chat")
+        store.publish("chat", "chat", chat.folder, metrics=chat.metrics, corpus="chatterbot")
     return store.url
+
+
+def _train_chat(work: Path) -> TrainResult:
+    from workers.chat.dialogs import chatterbot_dialogs, pairs, with_genres
+    from workers.chat.model import ChatConfig
+    from workers.chat.train import train
+
+    dialogs = with_genres(chatterbot_dialogs(), ["greetings", "food", "gossip", "conversations"])
+    config = ChatConfig(
+        embed=32, hidden=64, layers=1, dropout=0.0, max_vocab=600, min_count=1, max_len=16,
+        batch_size=16, lr=1e-2, epochs=25, context=True,
+    )  # fmt: skip
+    return train(pairs(dialogs), work, config, device="cpu", progress=False, log=lambda _: None)

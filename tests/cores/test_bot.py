@@ -6,9 +6,10 @@ from typing import ClassVar
 
 import pytest
 
-from cores.bot import Bot, Context, command, fallback
+from cores.bot import Bot, Context, build_bot, command, fallback
 from cores.demo import DemoBot
-from infra.settings import Settings
+from infra.registry import UnknownName
+from infra.settings import ConfigError, Settings
 from schemas import Inbound, User
 
 
@@ -161,3 +162,66 @@ def test_strip_mention_keeps_unmentioned_text_as_is():
 
     assert strip_mention("  spaced  text ", "plain") == (False, "  spaced  text ")
     assert strip_mention("what do you say, @plain?", "plain") == (True, "what do you say?")
+
+
+# --- names and personalities --------------------------------------------------------------
+
+
+async def test_an_instance_may_be_named_otherwise_and_answers_to_that_name(settings):
+    other = Plain(settings, "other")
+    assert (other.name, Plain.name, Plain(settings).name) == ("other", "plain", "plain")
+    assert await other.dispatch(room("@other hi")) == "got hi"
+    assert await other.dispatch(room("@plain hi")) == ""
+
+
+def personalities(**tables) -> Settings:
+    return Settings.load(namespace="unit", bots=tables)
+
+
+def test_a_table_with_a_kind_builds_that_kind_under_its_own_name_and_options():
+    from cores.moviebot import MovieBot
+
+    settings = personalities(
+        jester={"kind": "moviebot", "model": "chat-comedy", "mode": "sample"},
+        moviebot={"model": "chat-drama"},
+    )
+    jester = build_bot(settings, "jester")
+    assert isinstance(jester, MovieBot) and jester.name == "jester"
+    assert (jester.config.model, jester.config.mode) == ("chat-comedy", "sample")
+    plain = build_bot(settings, "moviebot")
+    assert (plain.name, plain.config.model) == ("moviebot", "chat-drama")
+
+
+def test_registered_names_build_as_before_with_or_without_a_table():
+    from cores.billybard import BillyBard
+
+    bard = build_bot(personalities(billybard={"length": 300}), "billybard")
+    assert isinstance(bard, BillyBard) and (bard.name, bard.config.length) == ("billybard", 300)
+    assert build_bot(personalities(), "cores.demo:DemoBot").name == "demo"
+    poet = build_bot(personalities(poet={"kind": "billybard", "length": 50}), "poet")
+    assert isinstance(poet, BillyBard) and (poet.name, poet.config.length) == ("poet", 50)
+
+
+def test_unknown_names_and_kinds_get_the_registrys_suggestion():
+    settings = personalities(jester={"kind": "moviebto"}, clown={"kind": 3})
+    with pytest.raises(UnknownName, match=r"^unknown bot 'dem'; did you mean 'demo'\? Installed"):
+        build_bot(settings, "dem")
+    with pytest.raises(
+        UnknownName,
+        match=r"^\[bots.jester\] in .*: kind: unknown bot 'moviebto'; did you mean 'moviebot'\?",
+    ):
+        build_bot(settings, "jester")
+    with pytest.raises(ConfigError, match=r"\[bots.clown\] in .*: kind must name the bot"):
+        build_bot(settings, "clown")
+
+
+def test_an_unknown_name_close_to_a_personality_suggests_it():
+    settings = personalities(jester={"kind": "moviebot"})
+    with pytest.raises(UnknownName, match=r"did you mean 'jester' \(\[bots.jester\] in "):
+        build_bot(settings, "jestr")
+
+
+def test_a_personalitys_own_table_is_checked_under_its_name():
+    settings = personalities(jester={"kind": "moviebot", "mdoe": "beam"})
+    with pytest.raises(ConfigError, match=r"\[bots.jester\] in .*: unknown key 'mdoe'"):
+        build_bot(settings, "jester")

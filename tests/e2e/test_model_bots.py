@@ -1,5 +1,5 @@
-"""billybard and annalogue end to end: real models, real workers and cores as OS processes,
-over a real RabbitMQ; and `botwerk up` training its demo models on a fresh store."""
+"""billybard, annalogue and moviebot end to end: real models, real workers and cores as OS
+processes, over a real RabbitMQ; and `botwerk up` training its demo models on a fresh store."""
 
 from __future__ import annotations
 
@@ -60,6 +60,23 @@ async def test_annalogue_answers_word_questions(
         assert "flurbish" in unknown.text and unknown.error is None
 
 
+async def test_moviebot_chats_through_the_chat_worker(
+    processes, amqp_url, settings, rabbit_bus, model_store
+):
+    start(processes, amqp_url, settings, model_store, ("worker", "chat"), ("core", "moviebot"))
+    async with ChatClient(rabbit_bus, settings, bot="moviebot") as chat:
+        hello = await chat.ask("How are you doing?")
+        assert hello.error is None and hello.text == "I'm doing well, how about you?", hello.text
+        beam = await chat.ask("mode=beam beam=6 How are you doing?")
+        assert beam.error is None and beam.text, beam.text
+        sampled = [await chat.ask("mode=sample temp=1.5 seed=3 do you drink") for _ in range(2)]
+        assert sampled[0].text == sampled[1].text  # seeded: the same sample twice
+        assert "Say something" in (await chat.ask("@moviebot", direct=False)).text
+        assert "I talk like people in the movies" in (await chat.ask("help")).text
+        bad = await chat.ask("mode=shout hello")
+        assert bad.error is None and "mode must be greedy, sample or beam" in bad.text
+
+
 async def test_a_missing_model_or_worker_is_a_clear_sentence(
     processes, amqp_url, settings, rabbit_bus, model_store
 ):
@@ -79,7 +96,7 @@ async def test_a_missing_model_or_worker_is_a_clear_sentence(
 def test_botwerk_up_trains_its_demo_models_then_chats_with_both_bots(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTWERK_")}
     env["BOTWERK_MODELS"] = f"file://{tmp_path / 'models'}"
-    chat = "The government\n@annalogue police vs fire\n@demo ping\n"
+    chat = "The government\n@annalogue police vs fire\n@moviebot hello\n@demo ping\n"
     command = [sys.executable, "-m", "infra.cli", "up", "--train-seconds", "10"]
     first = subprocess.run(
         command, input=chat, capture_output=True, text=True, timeout=240, env=env
@@ -87,10 +104,11 @@ def test_botwerk_up_trains_its_demo_models_then_chats_with_both_bots(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "training the demo one" in first.stderr
     said = sorted(line for line in first.stdout.splitlines() if re.match(r"^\w+[>!] ", line))
-    assert len(said) == 3, first.stdout  # a bard's answer may run over several lines
+    assert len(said) == 4, first.stdout  # a bard's answer may run over several lines
     assert said[0].startswith("annalogue> ") and re.search(r"\d+%", said[0])
     assert said[1].startswith("billybard> The government")
     assert said[2] == "demo> pong"
+    assert said[3].startswith("moviebot> ") and len(said[3]) > len("moviebot> ")
 
     again = subprocess.run(command, input="@demo ping\n", capture_output=True, text=True,
                            timeout=120, env=env)  # fmt: skip

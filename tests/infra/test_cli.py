@@ -59,3 +59,47 @@ def test_bad_settings_are_reported_not_raised(run, monkeypatch):
     result = run("core", "demo")
     assert result.exit_code == 1
     assert "setting namespace (env BOTWERK_NAMESPACE)" in result.output
+
+
+JESTER = """\
+[bots.jester]
+kind = "moviebot"
+model = "chat-comedy"
+mode = "sample"
+
+[bots.mime]
+kind = "moviebto"
+"""
+
+
+@pytest.fixture
+def personalities(monkeypatch, tmp_path):
+    """A botwerk.toml with personalities, a broker URL (never dialled) and roles not run."""
+    (tmp_path / "botwerk.toml").write_text(JESTER)
+    monkeypatch.setenv("BOTWERK_CONFIG", str(tmp_path / "botwerk.toml"))
+    monkeypatch.setenv("BOTWERK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    started = []
+
+    async def run_roles(bus, roles):
+        started.extend(roles)
+
+    monkeypatch.setattr("infra.cli.run_roles", run_roles)
+    return started
+
+
+def test_core_runs_a_personality_under_its_own_name(run, personalities):
+    from cores.moviebot import MovieBot
+
+    result = run("core", "jester")
+    assert result.exit_code == 0, result.output
+    [core] = personalities
+    assert isinstance(core.bot, MovieBot) and core.bot.name == "jester"
+    assert core.bot.config.model == "chat-comedy"
+
+
+def test_core_reports_unknown_personalities_and_kinds(run, personalities):
+    assert "did you mean 'jester' ([bots.jester] in" in run("core", "jestr").output
+    result = run("core", "mime")
+    assert result.exit_code == 1 and personalities == []
+    assert "[bots.mime] in" in result.output
+    assert "kind: unknown bot 'moviebto'; did you mean 'moviebot'?" in result.output

@@ -26,7 +26,7 @@ def test_a_typo_gets_a_suggestion_and_the_installed_list():
     ):
         TRANSPORTS.load("consle")
     with pytest.raises(
-        UnknownName, match=r"unknown model 'zzz'\. Installed: charrnn, echo, word2vec"
+        UnknownName, match=r"unknown model 'zzz'\. Installed: charrnn, chat, echo, word2vec"
     ):
         MODELS.load("zzz")
 
