@@ -10,7 +10,7 @@ COPY cores cores
 COPY transports transports
 # torch's CPU build first, so `pip install .` finds torch==2.13.0 satisfied and pulls no CUDA.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-RUN pip install .
+RUN pip install '.[all]'  # with every platform bridge's SDK
 RUN useradd --create-home botwerk && mkdir /models && chown botwerk /models
 USER botwerk
 ENV BOTWERK_MODELS=file:///models

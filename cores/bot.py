@@ -47,7 +47,7 @@ from infra import messages
 from infra.errors import RemoteError
 from infra.registry import BOTS, UnknownName
 from infra.rpc import Rpc
-from infra.settings import ConfigError, Settings, config_path
+from infra.settings import ConfigError, Settings, config_path, typed_table
 from schemas import Inbound
 
 log = logging.getLogger("botwerk.core")
@@ -176,19 +176,7 @@ def bot_options(settings: Settings, bot: str, kind: type[S]) -> S:
     table's ``kind`` key belongs to :func:`build_bot` and is left out.
     """
     options = {k: v for k, v in settings.bots.get(bot, {}).items() if k != KIND}
-    where = f"[bots.{bot}] in {config_path()}"
-    known = kind.__struct_fields__
-    for key in options:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(known)}")
-    try:
-        return msgspec.convert(options, kind)
-    except msgspec.ValidationError as exc:
-        problem, _, at = str(exc).partition(" - at `$.")
-        key = f"{at.rstrip('`')}: " if at else ""
-        raise ConfigError(f"{where}: {key}{problem[:1].lower()}{problem[1:]}") from None
+    return typed_table(options, f"[bots.{bot}] in {config_path()}", kind)
 
 
 def build_bot(settings: Settings, name: str) -> Bot:

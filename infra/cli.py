@@ -122,7 +122,7 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     workers = [Worker(bus, settings, _model(settings, name)) for name in models]
     cores = [Core(bus, settings, instance) for instance in instances]
     transport = TransportRole(
-        bus, settings, _load(TRANSPORTS, kind)(settings, bots[0]), bots[0], bots
+        bus, settings, _guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0])), bots[0], bots
     )
     _run(run_roles(bus, [*workers, *cores, transport]))
 
@@ -204,8 +204,8 @@ def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds
         raise click.UsageError("give a transport and a bot: botwerk transport console --bot demo")
     settings = _settings(obj, f"transport:{kind}")
     bots = tuple(b.strip() for b in bot.split(",") if b.strip())
+    instance = _guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0]))  # checks secrets
     bus = _bus(settings, f"transport {kind} {bots[0]} {settings.instance}", role="transport")
-    instance = _load(TRANSPORTS, kind)(settings, bots[0])
     _run(run_roles(bus, [TransportRole(bus, settings, instance, bots[0], bots)]))
 
 

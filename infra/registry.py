@@ -56,7 +56,15 @@ class Registry:
 
 
 TRANSPORTS = Registry(
-    "transport", "botwerk.transports", {"console": "transports.console:ConsoleTransport"}
+    "transport",
+    "botwerk.transports",
+    {
+        "console": "transports.console:ConsoleTransport",
+        "slack": "transports.slack:SlackTransport",
+        "x": "transports.x:XTransport",
+        "irc": "transports.irc:IrcTransport",
+        "web": "transports.web:WebTransport",
+    },
 )
 MODELS = Registry(
     "model",

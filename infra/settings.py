@@ -10,13 +10,15 @@ typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -27,6 +29,7 @@ from pydantic_settings import (
 
 from schemas import BotwerkError
 
+S = TypeVar("S", bound=msgspec.Struct)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -70,6 +73,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="per-bot options, from botwerk.toml tables: [bots.billybard] length = 300",
     )
+    transports: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per-transport options, from botwerk.toml tables: [transports.irc] port = 6697",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
 
@@ -108,6 +115,27 @@ class Settings(BaseSettings):
     def amqp_url_redacted(self) -> str:
         """The broker URL with its password hidden, fit for logs and banners."""
         return redact_url(self.amqp_url or "")
+
+
+def typed_table(options: dict[str, Any], where: str, kind: type[S]) -> S:
+    """A ``[table]`` of botwerk.toml as the typed config ``kind`` (a msgspec Struct).
+
+    Unknown keys and bad values raise :class:`ConfigError` that says ``where`` and names the
+    key (with a did-you-mean); ``kind`` checks its own bounds in ``__post_init__`` with a
+    ValueError that names the key.
+    """
+    known = kind.__struct_fields__
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(known)}")
+    try:
+        return msgspec.convert(options, kind)
+    except msgspec.ValidationError as exc:
+        problem, _, at = str(exc).partition(" - at `$.")
+        key = f"{at.rstrip('`')}: " if at else ""
+        raise ConfigError(f"{where}: {key}{problem[:1].lower()}{problem[1:]}") from None
 
 
 def config_path() -> Path:

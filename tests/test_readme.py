@@ -8,6 +8,7 @@ from pathlib import Path
 from infra.settings import Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+TOML = re.findall(r"```toml\n(.*?)```", README, flags=re.S)
 
 
 def test_every_setting_is_documented_and_nothing_else():
@@ -33,7 +34,7 @@ def test_the_bot_options_example_is_valid(tmp_path, monkeypatch):
     from cores.bot import build_bot
     from cores.moviebot import MovieBot
 
-    [example] = re.findall(r"```toml\n(.*?)```", README, flags=re.S)
+    example = next(block for block in TOML if "[bots." in block)
     (tmp_path / "botwerk.toml").write_text(example)
     monkeypatch.setenv("BOTWERK_CONFIG", str(tmp_path / "botwerk.toml"))
     settings = Settings.load()
@@ -43,3 +44,21 @@ def test_the_bot_options_example_is_valid(tmp_path, monkeypatch):
     jester = build_bot(settings, "jester")
     assert isinstance(jester, MovieBot) and jester.name == "jester"
     assert jester.config.model == "chat-comedy" and jester.config.mode == "sample"
+
+
+def test_the_transport_options_example_is_valid(tmp_path, monkeypatch):
+    from transports.irc import IrcConfig
+    from transports.kit import transport_options
+    from transports.slack import SlackConfig
+    from transports.web import WebConfig
+    from transports.x import XConfig
+
+    example = next(block for block in TOML if "[transports." in block)
+    (tmp_path / "botwerk.toml").write_text(example)
+    monkeypatch.setenv("BOTWERK_CONFIG", str(tmp_path / "botwerk.toml"))
+    settings = Settings.load()
+    kinds = {"web": WebConfig, "slack": SlackConfig, "x": XConfig, "irc": IrcConfig}
+    assert set(settings.transports) == set(kinds)
+    for kind, config in kinds.items():
+        transport_options(settings, kind, config)  # raises on an unknown key or a bad value
+    assert transport_options(settings, "irc", IrcConfig).channels == ("#botwerk",)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import admin
+from .ports import free_port
 
 RABBITMQ_BIN = Path(os.environ.get("BOTWERK_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 
@@ -42,8 +42,8 @@ class ThrowawayBroker:
         self.root = root
         self.config = config
         self.name = f"botwerk-fault-{secrets.token_hex(3)}@localhost"
-        self.port = _free_port()
-        self.dist_port = _free_port()
+        self.port = free_port()
+        self.dist_port = free_port()
         self.ready_at = 0.0
         self._server: subprocess.Popen[bytes] | None = None
         self._write_files()
@@ -62,7 +62,7 @@ class ThrowawayBroker:
         )  # fmt: skip
         while admin.reachable(self.url) is not None:
             if self._server.poll() is not None and self._dist_port_taken():
-                self.dist_port = _free_port()  # someone took it meanwhile: boot on another
+                self.dist_port = free_port()  # someone took it meanwhile: boot on another
                 return self.start(timeout - (time.monotonic() - started))
             if self._server.poll() is not None or time.monotonic() - started > timeout:
                 raise RuntimeError(f"RabbitMQ node {self.name} did not start; see {self.root}")
@@ -158,33 +158,6 @@ class ThrowawayBroker:
         )
         (self.root / "enabled_plugins").write_text("[].\n")
         (self.root / "rabbitmq-env.conf").write_text("")
-
-
-def _free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range.
-
-    A port the kernel handed out (``bind(0)``) is an ephemeral one, and by the time a
-    restarted node binds it again, the outgoing connection of a reconnecting client may hold
-    it: the node then dies with ``dist_port_already_used``. Clients never get ports below the
-    range, so a node keeps its ports across restarts.
-    """
-    low = _ephemeral_low()
-    for _ in range(200):
-        port = secrets.randbelow(low - 20_000) + 20_000
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port between 20000 and {low} on 127.0.0.1")
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32_768
 
 
 def _wait_gone(pid: int, timeout: float = 30.0) -> None:

@@ -16,6 +16,11 @@ out-of-tree transport, say) gets these fixtures by installing it.
   models, trained once per session in seconds (:mod:`.tiny`).
 - ``cornell_dir``: a folder holding a tiny Cornell Movie-Dialogs corpus, flaws included
   (:mod:`.cornell`; a session-scoped fixture calls ``write_cornell`` itself).
+- Platforms for the transport tests: ``fake_slack`` and ``slack_secrets`` (a local Slack:
+  Web API and Socket Mode, :mod:`.slack`), ``x_api`` and ``x_secrets`` (a local X API v2,
+  :mod:`.x`), ``ircd`` (a real ngircd), ``irc_user`` (a raw IRC client) and ``sasl_ircd``
+  (:mod:`.irc`, :mod:`.irc_sasl`), ``web_mesh``, ``web_url``, ``chromium`` and ``free_port``
+  (:mod:`.web`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,25 @@ from . import admin
 from .broker import RABBITMQ_BIN, ThrowawayBroker
 from .faults import FaultMesh
 from .processes import Processes
+
+# The platforms the transport tests talk to, one module each. They need the bridges' SDKs
+# (the `all` extra, part of `dev`); without them the other fixtures still load.
+PLATFORM_SDKS = {"aiohttp", "slack_sdk", "tweepy", "requests", "pydle", "fastapi", "uvicorn",
+                 "playwright", "httpx"}  # fmt: skip
+try:
+    from .irc import irc_user, ircd
+    from .irc_sasl import sasl_ircd
+    from .slack import fake_slack, slack_secrets
+    from .web import chromium, free_port_fixture, web_mesh, web_url
+    from .x import x_api, x_secrets
+except ModuleNotFoundError as missing:
+    if missing.name not in PLATFORM_SDKS:
+        raise
+
+__all__ = [
+    "chromium", "fake_slack", "free_port_fixture", "irc_user", "ircd", "sasl_ircd",
+    "slack_secrets", "web_mesh", "web_url", "x_api", "x_secrets",
+]  # fmt: skip
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 SESSION_PREFIX = f"bwt-{uuid.uuid4().hex[:6]}"
