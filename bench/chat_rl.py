@@ -33,7 +33,8 @@ from workers.chat.dialogs import chatterbot_dialogs, pairs
 from workers.chat.model import DEMO_CONFIG
 from workers.chat.reward import bleu
 from workers.chat.rl import SCSTConfig, finetune, mean_greedy_reward
-from workers.chat.train import TrainResult, train
+from workers.chat.train import train
+from workers.store import TrainResult
 
 
 def train_greedy_bleu(result: TrainResult, found: list, device: str) -> float:

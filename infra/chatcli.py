@@ -27,7 +27,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from workers.chat.dialogs import Dialog, Pair
-    from workers.chat.train import TrainResult
+    from workers.store import TrainResult
 
 
 @click.command("cornell")

@@ -26,6 +26,7 @@ import os
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,16 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def spec(self) -> str:
         return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What a training run hands to :meth:`ModelStore.publish`."""
+
+    folder: Path
+    """holds exactly the files to publish"""
+    metrics: dict[str, float]
+    config: dict[str, Any]
 
 
 class StoredModel(msgspec.Struct, frozen=True):

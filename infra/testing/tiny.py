@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from workers.store import ModelStore
 
 if TYPE_CHECKING:
-    from workers.chat.train import TrainResult
+    from workers.store import TrainResult
 
 CHARRNN_SECONDS = 8.0
 

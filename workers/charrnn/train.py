@@ -44,20 +44,13 @@ from ..checkpoints import (
     save_checkpoint,
     write_whole,
 )
+from ..store import TrainResult
 from .generate import Generator, Prompt
 from .model import CharRNN, CharRNNConfig, ModelArgs, State, Vocab, load, resolve_device, save
 
 SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
 SAMPLE_LENGTH = 200
 BEST = "best"
-
-
-@dataclass(frozen=True, slots=True)
-class TrainResult:
-    folder: Path
-    """holds exactly the files to publish"""
-    metrics: dict[str, float]
-    config: dict[str, Any]
 
 
 @dataclass(slots=True)

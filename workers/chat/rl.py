@@ -38,12 +38,13 @@ from typing import Any
 import torch
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
+from ..store import TrainResult
 from .data import Group, Prepared, grouped, prepare
 from .decode import Responder
 from .dialogs import Pair
 from .model import load, resolve_device, save
 from .reward import REWARDS, Reward
-from .train import EpochLoop, Say, TrainResult
+from .train import EpochLoop, Say
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

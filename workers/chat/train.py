@@ -36,6 +36,7 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 from schemas import BotwerkError
 
 from .. import checkpoints
+from ..store import TrainResult
 from .data import Example, Group, Prepared, batches, grouped, prepare
 from .decode import Responder
 from .dialogs import Pair
@@ -47,14 +48,6 @@ BEST = "best"
 SAMPLES = 3
 EVAL_BATCH = 256
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class TrainResult:
-    folder: Path
-    """holds exactly the files to publish"""
-    metrics: dict[str, float]
-    config: dict[str, Any]
 
 
 @dataclass(slots=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import msgspec
 from gensim.models import KeyedVectors, Word2Vec
@@ -36,6 +35,7 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from workers.corpora import Sentences
 
+from ..store import TrainResult
 from .vectors import save_folder
 
 
@@ -69,12 +69,6 @@ class Word2VecConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 DEMO_CONFIG = Word2VecConfig(vector_size=50, window=5, min_count=2, epochs=20, sg=False)
 """For ``gensim.test.utils.datapath("lee_background.cor")``: a few seconds on two cores."""
-
-
-class TrainResult(NamedTuple):
-    folder: Path
-    metrics: dict[str, float]
-    config: dict[str, Any]
 
 
 class PhrasedSentences:

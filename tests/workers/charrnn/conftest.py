@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from workers.charrnn.model import CharRNNConfig
-from workers.charrnn.train import TrainResult, train
+from workers.charrnn.train import train
+from workers.store import TrainResult
 
 CORPUS = (
     "the quick brown fox jumps over the lazy dog.\n"

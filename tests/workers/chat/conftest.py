@@ -8,7 +8,8 @@ import torch
 from workers.chat.decode import Responder
 from workers.chat.dialogs import Pair, chatterbot_dialogs, pairs, with_genres
 from workers.chat.model import ChatConfig
-from workers.chat.train import TrainResult, train
+from workers.chat.train import train
+from workers.store import TrainResult
 
 GENRES = ("greetings", "food", "gossip")
 TINY = ChatConfig(

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from workers.word2vec.train import TrainResult, Word2VecConfig, train
+from workers.store import TrainResult
+from workers.word2vec.train import Word2VecConfig, train
 from workers.word2vec.vectors import Vectors, save_folder
 
 GROUPS = {

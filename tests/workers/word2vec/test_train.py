@@ -10,9 +10,9 @@ import pytest
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
+from workers.store import TrainResult
 from workers.word2vec.train import (
     DEMO_CONFIG,
-    TrainResult,
     Word2VecConfig,
     import_vectors,
     is_binary_word2vec,

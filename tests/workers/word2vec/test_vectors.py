@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.store import CorruptModel, ModelStore
-from workers.word2vec.train import TrainResult
+from workers.store import CorruptModel, ModelStore, TrainResult
 from workers.word2vec.vectors import MATRIX, UnknownWords, Vectors, load_folder, save_folder
 
 
