@@ -7,15 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from infra import topology
-from infra.bus import now_ms
 from infra.memory import MemoryBus
-from infra.rpc import Replies, Rpc
 from infra.settings import Settings
+from infra.testing.serving import serving
 from schemas import SchemaError, validate
 from workers.batching import Batcher
 from workers.charrnn.serve import CharRNNInput, CharRNNModel, NotLoaded
-from workers.runtime import Worker
 from workers.store import ModelStore
 
 
@@ -75,17 +72,9 @@ async def test_served_by_a_worker_on_the_in_process_bus(settings, served):
     settings = settings.model_copy(update={"models": served.models, "device": "cpu"})
     bus = MemoryBus(settings.max_message_bytes)
     await bus.start()
-    names = topology.Names(settings.namespace)
-    await bus.declare(topology.base(names))
-    worker = Worker(bus, settings, CharRNNModel(settings, "charrnn", model="bard"))
-    await worker.start()
-    replies = Replies(bus, names, names.reply_queue("core", settings.instance))
-    await replies.start()
     try:
-        reply = await Rpc(bus, names, replies).infer(
-            "charrnn", {"prime": "the ", "length": 12, "seed": 3}, deadline_ms=now_ms() + 10_000
-        )
+        async with serving(bus, settings, CharRNNModel(settings, "charrnn", model="bard")) as ask:
+            reply = await ask("charrnn", {"prime": "the ", "length": 12, "seed": 3})
         assert reply.version == "bard@1" and len(reply.outputs["text"]) == 12
     finally:
-        await worker.stop()
         await bus.close()

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from infra import topology
-from infra.bus import now_ms
 from infra.memory import MemoryBus
-from infra.rpc import Replies, Rpc
 from infra.settings import Settings
+from infra.testing.serving import serving
 from schemas import SchemaError, validate
 from workers.chat.serve import ChatInput, ChatModel, NotLoaded
-from workers.runtime import Worker
 from workers.store import ModelStore
 
 
@@ -54,17 +51,9 @@ async def test_served_by_a_worker_on_the_in_process_bus(settings, served):
     settings = settings.model_copy(update={"models": served.models, "device": "cpu"})
     bus = MemoryBus(settings.max_message_bytes)
     await bus.start()
-    names = topology.Names(settings.namespace)
-    await bus.declare(topology.base(names))
-    worker = Worker(bus, settings, ChatModel(settings, "chat", model="movie"))
-    await worker.start()
-    replies = Replies(bus, names, names.reply_queue("core", settings.instance))
-    await replies.start()
     try:
-        reply = await Rpc(bus, names, replies).infer(
-            "chat", {"text": "hello", "mode": "beam", "beam": 3}, deadline_ms=now_ms() + 10_000
-        )
+        async with serving(bus, settings, ChatModel(settings, "chat", model="movie")) as ask:
+            reply = await ask("chat", {"text": "hello", "mode": "beam", "beam": 3})
         assert reply.version == "movie@1" and reply.outputs["text"]
     finally:
-        await worker.stop()
         await bus.close()

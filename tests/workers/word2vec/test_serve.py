@@ -8,12 +8,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from infra import topology
-from infra.bus import now_ms
-from infra.rpc import Replies, Rpc
 from infra.settings import Settings
+from infra.testing.serving import serving
 from schemas import SchemaError, validate
-from workers.runtime import Model, Worker
+from workers.runtime import Model
 from workers.store import ModelNotFound, ModelStore
 from workers.word2vec.serve import Word2VecInput, Word2VecModel, answer
 from workers.word2vec.vectors import Vectors
@@ -117,16 +115,8 @@ async def test_served_by_a_worker_on_the_bus(
     bus: Any, settings: Settings, served: Settings
 ) -> None:
     settings = settings.model_copy(update={"models": served.models})
-    names = topology.Names(settings.namespace)
-    await bus.declare(topology.base(names))
-    worker = Worker(bus, settings, Word2VecModel(settings, "vectors", model="grouped"))
-    await worker.start()
-    replies = Replies(bus, names, names.reply_queue("core", settings.instance))
-    await replies.start()
-    try:
-        rpc = Rpc(bus, names, replies)
+    model = Word2VecModel(settings, "vectors", model="grouped")
+    async with serving(bus, settings, model) as ask:
         inputs = {"op": "analogy", "words": ["cat", "dog", "red"], "topn": 2}
-        reply = await rpc.infer("vectors", inputs, deadline_ms=now_ms() + 5000)
-        assert reply.version == "grouped@1" and len(reply.outputs["results"]) == 2
-    finally:
-        await worker.stop()
+        reply = await ask("vectors", inputs)
+    assert reply.version == "grouped@1" and len(reply.outputs["results"]) == 2

@@ -1,0 +1,44 @@
+"""One model served by a real :class:`~workers.runtime.Worker`, and an RPC client to ask it.
+
+>>> async with serving(bus, settings, CharRNNModel(settings, "charrnn", model="bard")) as ask:
+...     reply = await ask("charrnn", {"prime": "the ", "length": 12})
+...     assert reply.version == "bard@1"
+
+The bus must be started; the worker is stopped afterwards (the bus is the caller's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from schemas import InferReply
+from workers.runtime import Model, Worker
+
+from .. import topology
+from ..bus import Bus, now_ms
+from ..rpc import Replies, Rpc
+from ..settings import Settings
+
+Ask = Callable[[str, dict[str, Any]], Awaitable[InferReply]]
+
+
+@asynccontextmanager
+async def serving(bus: Bus, settings: Settings, model: Model) -> AsyncIterator[Ask]:
+    """A worker for ``model`` on ``bus``; yields ``ask(model name, inputs)`` (10 s deadline)."""
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.base(names))
+    worker = Worker(bus, settings, model)
+    await worker.start()
+    replies = Replies(bus, names, names.reply_queue("core", settings.instance))
+    await replies.start()
+    rpc = Rpc(bus, names, replies)
+
+    async def ask(name: str, inputs: dict[str, Any]) -> InferReply:
+        return await rpc.infer(name, inputs, deadline_ms=now_ms() + 10_000)
+
+    try:
+        yield ask
+    finally:
+        await worker.stop()
