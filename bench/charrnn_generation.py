@@ -30,11 +30,11 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.charrnn.generate import Generator
-from workers.charrnn.model import DEMO_CONFIG
-from workers.charrnn.serve import CharRNNInput
-from workers.charrnn.train import train
-from workers.store import ModelStore
+from botwerk.workers.charrnn.generate import Generator
+from botwerk.workers.charrnn.model import DEMO_CONFIG
+from botwerk.workers.charrnn.serve import CharRNNInput
+from botwerk.workers.charrnn.train import train
+from botwerk.workers.store import ModelStore
 
 CONCURRENCY = (1, 8, 32)
 

@@ -29,11 +29,11 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.chat.decode import Answer, Ask, Responder
-from workers.chat.dialogs import chatterbot_dialogs, pairs
-from workers.chat.model import DEMO_CONFIG
-from workers.chat.train import train
-from workers.store import ModelStore
+from botwerk.workers.chat.decode import Answer, Ask, Responder
+from botwerk.workers.chat.dialogs import chatterbot_dialogs, pairs
+from botwerk.workers.chat.model import DEMO_CONFIG
+from botwerk.workers.chat.train import train
+from botwerk.workers.store import ModelStore
 
 CONCURRENCY = (1, 8, 32)
 

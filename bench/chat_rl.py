@@ -27,14 +27,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.chat.data import grouped, prepare
-from workers.chat.decode import Responder
-from workers.chat.dialogs import chatterbot_dialogs, pairs
-from workers.chat.model import DEMO_CONFIG
-from workers.chat.reward import bleu
-from workers.chat.rl import SCSTConfig, finetune, mean_greedy_reward
-from workers.chat.train import train
-from workers.store import TrainResult
+from botwerk.workers.chat.data import grouped, prepare
+from botwerk.workers.chat.decode import Responder
+from botwerk.workers.chat.dialogs import chatterbot_dialogs, pairs
+from botwerk.workers.chat.model import DEMO_CONFIG
+from botwerk.workers.chat.reward import bleu
+from botwerk.workers.chat.rl import SCSTConfig, finetune, mean_greedy_reward
+from botwerk.workers.chat.train import train
+from botwerk.workers.store import TrainResult
 
 
 def train_greedy_bleu(result: TrainResult, found: list, device: str) -> float:

@@ -35,10 +35,11 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra import topology
-from infra.rabbit import RabbitBus
-from infra.settings import Settings
-from infra.testing import ChatClient, Processes, admin
+from botwerk.infra import topology
+from botwerk.infra.rabbit import RabbitBus
+from botwerk.infra.settings import Settings
+from botwerk.testing import ChatClient, admin
+from tests.support.processes import Processes
 
 URL = os.environ.get("BOTWERK_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/"
 

@@ -35,15 +35,16 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra import topology
-from infra.bus import now_ms
-from infra.rabbit import RabbitBus
-from infra.rpc import Replies, Rpc
-from infra.settings import Settings
-from infra.testing import Processes, admin
-from workers.store import ModelStore
-from workers.word2vec.train import DEMO_CONFIG, import_vectors, train
-from workers.word2vec.vectors import Vectors
+from botwerk.infra import topology
+from botwerk.infra.bus import now_ms
+from botwerk.infra.rabbit import RabbitBus
+from botwerk.infra.rpc import Replies, Rpc
+from botwerk.infra.settings import Settings
+from botwerk.testing import admin
+from botwerk.workers.store import ModelStore
+from botwerk.workers.word2vec.train import DEMO_CONFIG, import_vectors, train
+from botwerk.workers.word2vec.vectors import Vectors
+from tests.support.processes import Processes
 
 URL = os.environ.get("BOTWERK_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/"
 NAME = "bench-vectors"

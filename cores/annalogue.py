@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from infra.settings import Settings
+from botwerk.infra.settings import Settings
 
 from .annalogue_parse import (
     RELATIONS,

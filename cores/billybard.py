@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import msgspec
 from msgspec.structs import replace
 
-from infra.settings import Settings
+from botwerk.infra.settings import Settings
 
 from .bot import Bot, Context, bot_options, command, fallback
 from .options import OptionError, Options, number

@@ -43,12 +43,12 @@ from typing import Any, ClassVar, TypeVar
 import msgspec
 from msgspec.structs import replace
 
-from infra import messages
-from infra.errors import RemoteError
-from infra.registry import BOTS, UnknownName
-from infra.rpc import Rpc
-from infra.settings import ConfigError, Settings, config_path, typed_table
-from schemas import Inbound
+from botwerk.infra import messages
+from botwerk.infra.errors import RemoteError
+from botwerk.infra.registry import BOTS, UnknownName
+from botwerk.infra.rpc import Rpc
+from botwerk.infra.settings import ConfigError, Settings, config_path, typed_table
+from botwerk.schemas import Inbound
 
 log = logging.getLogger("botwerk.core")
 

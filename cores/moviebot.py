@@ -59,9 +59,9 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
-from infra.errors import RemoteError
-from infra.settings import Settings
-from schemas import Inbound
+from botwerk.infra.errors import RemoteError
+from botwerk.infra.settings import Settings
+from botwerk.schemas import Inbound
 
 from .bot import Bot, Context, bot_options, command, fallback
 from .options import OptionError, Options, Rule, choice, number

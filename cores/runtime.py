@@ -18,14 +18,14 @@ from functools import partial
 
 from msgspec.structs import replace
 
-from infra import messages, topology
-from infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
-from infra.consumer import typed_handler
-from infra.errors import DeadLetter, RemoteError, TooLarge
-from infra.events import announce
-from infra.rpc import Replies, Rpc
-from infra.settings import Settings
-from schemas import Inbound, Reply
+from botwerk.infra import messages, topology
+from botwerk.infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
+from botwerk.infra.consumer import typed_handler
+from botwerk.infra.errors import DeadLetter, RemoteError, TooLarge
+from botwerk.infra.events import announce
+from botwerk.infra.rpc import Replies, Rpc
+from botwerk.infra.settings import Settings
+from botwerk.schemas import Inbound, Reply
 
 from .bot import Bot, Context
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from schemas import CONTENT_TYPE, Envelope, encode
+from botwerk.schemas import CONTENT_TYPE, Envelope, encode
 
 from .errors import TooLarge
 from .topology import Declarable, Names

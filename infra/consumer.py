@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from schemas import DEFAULT_MAX_BYTES, Envelope, SchemaError, decode
+from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, SchemaError, decode
 
 from .bus import Bus, Delivery, Handler, dead_letter
 from .errors import DeadLetter, Requeue

@@ -6,7 +6,7 @@ message), misuse (a bug in the caller), and remote or broker failures (what the 
 
 from __future__ import annotations
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 
 # Handler control flow: raise from a message handler to say what becomes of the message.

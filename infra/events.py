@@ -12,7 +12,7 @@ import socket
 import time
 from typing import Literal
 
-from schemas import ComponentEvent
+from botwerk.schemas import ComponentEvent
 
 from .bus import Bus, Outgoing
 from .topology import Names

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from schemas import DEFAULT_MAX_BYTES
+from botwerk.schemas import DEFAULT_MAX_BYTES
 
 from .bus import Delivery, Handler, Outgoing, Settlement, check_size
 from .errors import BusError, NotConnected, Rejected, Unroutable

@@ -1,8 +1,11 @@
-"""Plug-ins by name: a lazy table of built-ins, plus an entry-point group for other packages.
+"""Plug-ins by name, read from entry-point groups and imported only when asked for.
 
->>> TRANSPORTS.load("consle")
-Traceback (most recent call last):
-UnknownName: unknown transport 'consle'; did you mean 'console'? Installed: console
+Botwerk registers its own transports, models and bots in its ``pyproject.toml`` exactly as
+any other package would, so this module knows none of them by name. A name that is not
+installed gets an error that suggests the closest one and lists the rest::
+
+    TRANSPORTS.load("consle")
+    UnknownName: unknown transport 'consle'; did you mean 'console'? Installed: console, irc, ...
 
 Out-of-tree packages register under the group, e.g. in their pyproject.toml::
 
@@ -19,7 +22,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 
 class UnknownName(BotwerkError, LookupError):
@@ -29,20 +32,17 @@ class UnknownName(BotwerkError, LookupError):
 class Registry:
     """Names to classes, imported only when asked for."""
 
-    def __init__(self, kind: str, group: str, builtins: dict[str, str]) -> None:
+    def __init__(self, kind: str, group: str) -> None:
         self.kind = kind
         self.group = group
-        self._builtins = builtins
 
     def names(self) -> list[str]:
-        return sorted({*self._builtins, *(ep.name for ep in entry_points(group=self.group))})
+        return sorted({ep.name for ep in entry_points(group=self.group)})
 
     def path(self, name: str) -> str:
         """Where ``name`` is defined (``module:attribute``)."""
         if ":" in name:
             return name
-        if name in self._builtins:
-            return self._builtins[name]
         for ep in entry_points(group=self.group, name=name):
             return str(ep.value)
         close = difflib.get_close_matches(name, self.names(), n=1)
@@ -55,34 +55,6 @@ class Registry:
         return getattr(importlib.import_module(module), attribute)
 
 
-TRANSPORTS = Registry(
-    "transport",
-    "botwerk.transports",
-    {
-        "console": "transports.console:ConsoleTransport",
-        "slack": "transports.slack:SlackTransport",
-        "x": "transports.x:XTransport",
-        "irc": "transports.irc:IrcTransport",
-        "web": "transports.web:WebTransport",
-    },
-)
-MODELS = Registry(
-    "model",
-    "botwerk.models",
-    {
-        "echo": "workers.echo:EchoModel",
-        "charrnn": "workers.charrnn.serve:CharRNNModel",
-        "word2vec": "workers.word2vec.serve:Word2VecModel",
-        "chat": "workers.chat.serve:ChatModel",
-    },
-)
-BOTS = Registry(
-    "bot",
-    "botwerk.bots",
-    {
-        "demo": "cores.demo:DemoBot",
-        "billybard": "cores.billybard:BillyBard",
-        "annalogue": "cores.annalogue:Annalogue",
-        "moviebot": "cores.moviebot:MovieBot",
-    },
-)
+TRANSPORTS = Registry("transport", "botwerk.transports")
+MODELS = Registry("model", "botwerk.models")
+BOTS = Registry("bot", "botwerk.bots")

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from schemas import DEFAULT_MAX_BYTES, Envelope, Error, InferReply, InferRequest, Reply
+from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, Error, InferReply, InferRequest, Reply
 
 from .bus import Bus, Delivery, Outgoing, new_id, now_ms
 from .consumer import typed_handler

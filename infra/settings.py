@@ -27,7 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 S = TypeVar("S", bound=msgspec.Struct)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

@@ -11,8 +11,8 @@ import click
 import pytest
 import yaml
 
-from infra.cli import main
-from infra.settings import Settings
+from botwerk.cli.app import main
+from botwerk.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

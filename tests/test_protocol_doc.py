@@ -11,10 +11,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from infra import topology
-from infra.bus import DEAD_QUEUE_HEADER, DEADLINE_HEADER, REASON_HEADER, TRACE_HEADER
-from infra.testing import admin
-from schemas import TYPES, ErrorCode, User
+from botwerk.infra import topology
+from botwerk.infra.bus import DEAD_QUEUE_HEADER, DEADLINE_HEADER, REASON_HEADER, TRACE_HEADER
+from botwerk.schemas import TYPES, ErrorCode, User
+from botwerk.testing import admin
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PROTOCOL = DOCS / "protocol.md"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from infra.settings import Settings
+from botwerk.infra.settings import Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 TOML = re.findall(r"```toml\n(.*?)```", README, flags=re.S)
@@ -29,10 +29,10 @@ def test_benchmark_figures_are_filled_in():
 
 
 def test_the_bot_options_example_is_valid(tmp_path, monkeypatch):
-    from cores.annalogue import Annalogue
-    from cores.billybard import BillyBard
-    from cores.bot import build_bot
-    from cores.moviebot import MovieBot
+    from botwerk.cores.annalogue import Annalogue
+    from botwerk.cores.billybard import BillyBard
+    from botwerk.cores.bot import build_bot
+    from botwerk.cores.moviebot import MovieBot
 
     example = next(block for block in TOML if "[bots." in block)
     (tmp_path / "botwerk.toml").write_text(example)
@@ -47,11 +47,11 @@ def test_the_bot_options_example_is_valid(tmp_path, monkeypatch):
 
 
 def test_the_transport_options_example_is_valid(tmp_path, monkeypatch):
-    from transports.irc import IrcConfig
-    from transports.kit import transport_options
-    from transports.slack import SlackConfig
-    from transports.web import WebConfig
-    from transports.x import XConfig
+    from botwerk.transports.irc import IrcConfig
+    from botwerk.transports.kit import transport_options
+    from botwerk.transports.slack import SlackConfig
+    from botwerk.transports.web import WebConfig
+    from botwerk.transports.x import XConfig
 
     example = next(block for block in TOML if "[transports." in block)
     (tmp_path / "botwerk.toml").write_text(example)

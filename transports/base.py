@@ -26,14 +26,14 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol
 
-from infra import messages, topology
-from infra.backoff import delays
-from infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
-from infra.errors import DeadLetter, PublishFailed, Rejected, TooLarge, Unroutable
-from infra.logs import trace
-from infra.rpc import Replies, SeenIds
-from infra.settings import Settings
-from schemas import Envelope, Inbound, Reply, User
+from botwerk.infra import messages, topology
+from botwerk.infra.backoff import delays
+from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
+from botwerk.infra.errors import DeadLetter, PublishFailed, Rejected, TooLarge, Unroutable
+from botwerk.infra.logs import trace
+from botwerk.infra.rpc import Replies, SeenIds
+from botwerk.infra.settings import Settings
+from botwerk.schemas import Envelope, Inbound, Reply, User
 
 log = logging.getLogger("botwerk.transport")
 

@@ -19,8 +19,8 @@ import sys
 import threading
 from typing import ClassVar, TextIO
 
-from infra.settings import Settings
-from schemas import Reply, User
+from botwerk.infra.settings import Settings
+from botwerk.schemas import Reply, User
 
 from .base import Gateway
 

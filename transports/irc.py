@@ -40,8 +40,8 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from infra.settings import ConfigError, Settings
-from schemas import BotwerkError, Reply, User
+from botwerk.infra.settings import ConfigError, Settings
+from botwerk.schemas import BotwerkError, Reply, User
 
 from .base import Gateway
 from .kit import Pace, secret, split_text, transport_options, utf8_bytes

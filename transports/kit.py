@@ -29,7 +29,7 @@ from typing import TypeVar
 
 import msgspec
 
-from infra.settings import ConfigError, Settings, config_path, typed_table
+from botwerk.infra.settings import ConfigError, Settings, config_path, typed_table
 
 S = TypeVar("S", bound=msgspec.Struct)
 MORE = " …"  # ends a reply cut short after max_parts

@@ -45,9 +45,9 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from infra.rpc import SeenIds
-from infra.settings import ConfigError, Settings
-from schemas import BotwerkError, Reply, User
+from botwerk.infra.rpc import SeenIds
+from botwerk.infra.settings import ConfigError, Settings
+from botwerk.schemas import BotwerkError, Reply, User
 
 from .base import Gateway
 from .kit import Pace, retry_after, secret, split_text, transport_options

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 try:
     from aiohttp import web

@@ -38,9 +38,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from infra import messages
-from infra.settings import Settings
-from schemas import BotwerkError, Reply, User
+from botwerk.infra import messages
+from botwerk.infra.settings import Settings
+from botwerk.schemas import BotwerkError, Reply, User
 
 from .base import Gateway
 from .kit import transport_options

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import WebSocket, WebSocketDisconnect
 
-from infra.settings import ConfigError, config_path
+from botwerk.infra.settings import ConfigError, config_path
 
 log = logging.getLogger("botwerk.transport.web")
 UNUSABLE = {errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL}  # a setting to fix, not retry

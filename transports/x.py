@@ -47,9 +47,9 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import msgspec
 
-from infra.errors import DeadLetter, Requeue
-from infra.settings import ConfigError, Settings
-from schemas import BotwerkError, Reply, User
+from botwerk.infra.errors import DeadLetter, Requeue
+from botwerk.infra.settings import ConfigError, Settings
+from botwerk.schemas import BotwerkError, Reply, User
 
 from .base import Gateway
 from .kit import secret, split_text, transport_options

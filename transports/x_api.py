@@ -15,7 +15,7 @@ from typing import Any
 
 import requests  # type: ignore[import-untyped, unused-ignore]
 
-from infra.settings import ConfigError
+from botwerk.infra.settings import ConfigError
 
 TWITTER = "https://api.twitter.com"
 

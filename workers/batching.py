@@ -23,10 +23,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from infra.bus import now_ms
-from infra.errors import DeadlineExceeded
-from infra.logs import in_context
-from schemas import BotwerkError
+from botwerk.infra.bus import now_ms
+from botwerk.infra.errors import DeadlineExceeded
+from botwerk.infra.logs import in_context
+from botwerk.schemas import BotwerkError
 
 log = logging.getLogger("botwerk.batching")
 

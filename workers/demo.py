@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from infra.settings import Settings
+from botwerk.infra.settings import Settings
 
 from .store import ModelNotFound, ModelStore
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from infra.settings import Settings
+from botwerk.infra.settings import Settings
 
 MAX_DELAY_MS = 60_000
 

@@ -25,13 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, ClassVar, Protocol
 
-from infra import topology
-from infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
-from infra.consumer import typed_handler
-from infra.errors import DeadLetter, DeadlineExceeded, TooLarge
-from infra.events import announce
-from infra.settings import Settings
-from schemas import Envelope, Error, InferReply, InferRequest, SchemaError, validate
+from botwerk.infra import topology
+from botwerk.infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
+from botwerk.infra.consumer import typed_handler
+from botwerk.infra.errors import DeadLetter, DeadlineExceeded, TooLarge
+from botwerk.infra.events import announce
+from botwerk.infra.settings import Settings
+from botwerk.schemas import Envelope, Error, InferReply, InferRequest, SchemaError, validate
 
 from .batching import Batcher
 

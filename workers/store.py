@@ -32,7 +32,7 @@ from typing import Any
 
 import msgspec
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 MANIFEST = "manifest.json"
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from cores import annalogue
-from cores.annalogue import Annalogue
-from cores.annalogue_parse import (
+from botwerk.cores import annalogue
+from botwerk.cores.annalogue import Annalogue
+from botwerk.cores.annalogue_parse import (
     Analogy,
     Arithmetic,
     Frequency,
@@ -19,11 +19,11 @@ from cores.annalogue_parse import (
     Similarity,
     parse,
 )
-from cores.bot import Context
-from infra.errors import RemoteError
-from infra.settings import ConfigError, Settings
-from infra.testing.canned import CannedModel, context
-from schemas import Inbound, User
+from botwerk.cores.bot import Context
+from botwerk.infra.errors import RemoteError
+from botwerk.infra.settings import ConfigError, Settings
+from botwerk.schemas import Inbound, User
+from botwerk.testing.canned import CannedModel, context
 
 
 def ctx(text: str, rpc: CannedModel | None = None) -> Context:

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from cores import billybard
-from cores.billybard import BillyBard, Config, OptionError, compose, parse
-from cores.bot import Context
-from infra.errors import RemoteError
-from infra.settings import ConfigError, Settings
-from infra.testing.canned import CannedModel, context
+from botwerk.cores import billybard
+from botwerk.cores.billybard import BillyBard, Config, OptionError, compose, parse
+from botwerk.cores.bot import Context
+from botwerk.infra.errors import RemoteError
+from botwerk.infra.settings import ConfigError, Settings
+from botwerk.testing.canned import CannedModel, context
 
 
 def ctx(text: str, rpc: CannedModel | None = None) -> Context:

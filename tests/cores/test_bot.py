@@ -6,11 +6,11 @@ from typing import ClassVar
 
 import pytest
 
-from cores.bot import Bot, Context, build_bot, command, fallback
-from cores.demo import DemoBot
-from infra.registry import UnknownName
-from infra.settings import ConfigError, Settings
-from schemas import Inbound, User
+from botwerk.cores.bot import Bot, Context, build_bot, command, fallback
+from botwerk.cores.demo import DemoBot
+from botwerk.infra.registry import UnknownName
+from botwerk.infra.settings import ConfigError, Settings
+from botwerk.schemas import Inbound, User
 
 
 def ctx(text: str) -> Context:
@@ -158,7 +158,7 @@ async def test_handlers_and_fallback_see_the_text_without_the_mention(settings):
 
 
 def test_strip_mention_keeps_unmentioned_text_as_is():
-    from cores.bot import strip_mention
+    from botwerk.cores.bot import strip_mention
 
     assert strip_mention("  spaced  text ", "plain") == (False, "  spaced  text ")
     assert strip_mention("what do you say, @plain?", "plain") == (True, "what do you say?")
@@ -179,7 +179,7 @@ def personalities(**tables) -> Settings:
 
 
 def test_a_table_with_a_kind_builds_that_kind_under_its_own_name_and_options():
-    from cores.moviebot import MovieBot
+    from botwerk.cores.moviebot import MovieBot
 
     settings = personalities(
         jester={"kind": "moviebot", "model": "chat-comedy", "mode": "sample"},
@@ -193,11 +193,11 @@ def test_a_table_with_a_kind_builds_that_kind_under_its_own_name_and_options():
 
 
 def test_registered_names_build_as_before_with_or_without_a_table():
-    from cores.billybard import BillyBard
+    from botwerk.cores.billybard import BillyBard
 
     bard = build_bot(personalities(billybard={"length": 300}), "billybard")
     assert isinstance(bard, BillyBard) and (bard.name, bard.config.length) == ("billybard", 300)
-    assert build_bot(personalities(), "cores.demo:DemoBot").name == "demo"
+    assert build_bot(personalities(), "botwerk.cores.demo:DemoBot").name == "demo"
     poet = build_bot(personalities(poet={"kind": "billybard", "length": 50}), "poet")
     assert isinstance(poet, BillyBard) and (poet.name, poet.config.length) == ("poet", 50)
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from cores import moviebot
-from cores.bot import Context
-from cores.moviebot import Config, MovieBot, Turns, parse
-from infra import messages
-from infra.errors import RemoteError
-from infra.settings import ConfigError, Settings
-from infra.testing.canned import CannedModel, context
+from botwerk.cores import moviebot
+from botwerk.cores.bot import Context
+from botwerk.cores.moviebot import Config, MovieBot, Turns, parse
+from botwerk.infra import messages
+from botwerk.infra.errors import RemoteError
+from botwerk.infra.settings import ConfigError, Settings
+from botwerk.testing.canned import CannedModel, context
 
 DEFAULTS = {"mode": "greedy", "temperature": 0.8, "top_k": 0, "beam": 4, "max_len": 0}
 

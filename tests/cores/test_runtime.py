@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from cores.bot import command
-from cores.demo import DemoBot
-from cores.runtime import Core
-from infra import messages, topology
-from infra.bus import Outgoing, dead_reason, now_ms
-from infra.testing import ChatClient
-from infra.testing.waiting import collect, eventually
-from schemas import Inbound, User
-from workers.echo import EchoModel
-from workers.runtime import Worker
+from botwerk.cores.bot import command
+from botwerk.cores.demo import DemoBot
+from botwerk.cores.runtime import Core
+from botwerk.infra import messages, topology
+from botwerk.infra.bus import Outgoing, dead_reason, now_ms
+from botwerk.schemas import Inbound, User
+from botwerk.testing import ChatClient
+from botwerk.workers.echo import EchoModel
+from botwerk.workers.runtime import Worker
+from tests.support.waiting import collect, eventually
 
 pytestmark = pytest.mark.broker
 
@@ -59,7 +59,7 @@ async def test_reply_goes_back_to_the_conversation_and_thread(bus, settings, cor
     await eventually(lambda: len(got) == 1)
     assert got[0].message.correlation_id == sent.message_id
     assert got[0].trace == "tr"
-    from schemas import decode
+    from botwerk.schemas import decode
 
     reply = decode(got[0].message.body, got[0].message.type)
     assert (reply.conversation, reply.thread, reply.text) == ("C9", "17.1", "pong")

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from infra import messages, topology
-from infra.testing import ChatClient, admin
-from infra.testing.waiting import eventually
+from botwerk.infra import messages, topology
+from botwerk.testing import ChatClient, admin
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -97,7 +97,7 @@ def test_botwerk_up_trains_its_demo_models_then_chats_with_both_bots(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTWERK_")}
     env["BOTWERK_MODELS"] = f"file://{tmp_path / 'models'}"
     chat = "The government\n@annalogue police vs fire\n@moviebot hello\n@demo ping\n"
-    command = [sys.executable, "-m", "infra.cli", "up", "--train-seconds", "10"]
+    command = [sys.executable, "-m", "botwerk", "up", "--train-seconds", "10"]
     first = subprocess.run(
         command, input=chat, capture_output=True, text=True, timeout=240, env=env
     )

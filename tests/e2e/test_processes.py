@@ -10,11 +10,11 @@ from dataclasses import replace
 import msgpack
 import pytest
 
-from infra import messages, topology
-from infra.bus import Outgoing, dead_reason, now_ms
-from infra.testing import ChatClient, admin
-from infra.testing.waiting import collect, eventually
-from schemas import Inbound, InferRequest, User
+from botwerk.infra import messages, topology
+from botwerk.infra.bus import Outgoing, dead_reason, now_ms
+from botwerk.schemas import Inbound, InferRequest, User
+from botwerk.testing import ChatClient, admin
+from tests.support.waiting import collect, eventually
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -20,7 +20,7 @@ EXPECTED = [
 
 def botwerk_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", "up", *DEMO_ONLY],
+        [sys.executable, "-m", "botwerk", "up", *DEMO_ONLY],
         input=CHAT, capture_output=True, text=True, timeout=60, env={**os.environ, **env},
     )  # fmt: skip
 
@@ -28,7 +28,7 @@ def botwerk_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_up_chats_on_the_in_process_bus_with_no_broker(monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTWERK_")}
     result = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "up", *DEMO_ONLY],
+        [sys.executable, "-m", "botwerk", "up", *DEMO_ONLY],
         input=CHAT, capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from infra.testing.faults import FaultMesh
+from tests.support.faults import FaultMesh
 
 _meshes = itertools.count()
 

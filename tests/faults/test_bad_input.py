@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from infra.bus import dead_reason
-from infra.testing.chat import ChatClient
-from infra.testing.waiting import eventually
-from schemas import Inbound, InferReply, InferRequest, Reply
+from botwerk.infra.bus import dead_reason
+from botwerk.schemas import Inbound, InferReply, InferRequest, Reply
+from botwerk.testing.chat import ChatClient
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.broker, pytest.mark.faults]
 

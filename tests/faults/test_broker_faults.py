@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from infra.testing import sabotage
-from infra.testing.proxy import FaultProxy
+from tests.support import sabotage
+from tests.support.proxy import FaultProxy
 
 pytestmark = [pytest.mark.broker, pytest.mark.faults]
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from infra import messages
+from botwerk.infra import messages
 
 pytestmark = [pytest.mark.broker, pytest.mark.faults]
 

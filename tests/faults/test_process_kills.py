@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from infra.testing.faults import FaultMesh
+from tests.support.faults import FaultMesh
 
 pytestmark = [pytest.mark.broker, pytest.mark.faults]
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from infra.testing.chat import ChatClient
+from botwerk.testing.chat import ChatClient
 
 pytestmark = [pytest.mark.broker, pytest.mark.faults]
 
-CONSUMER_TIMEOUT_S = 20  # the throwaway node's consumer_timeout (infra.testing.broker.NodeConfig)
+CONSUMER_TIMEOUT_S = 20  # the throwaway node's consumer_timeout (tests.support.broker.NodeConfig)
 
 
 async def consumer_timeout_run(mesh, reliability_row, sabotage=None):

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from infra import topology
-from infra.bus import REASON_HEADER, Outgoing, dead_letter, dead_reason
-from infra.errors import BusError, NotConnected, Rejected, TooLarge, Unroutable
-from infra.testing.waiting import collect, eventually
-from schemas import Reply
+from botwerk.infra import topology
+from botwerk.infra.bus import REASON_HEADER, Outgoing, dead_letter, dead_reason
+from botwerk.infra.errors import BusError, NotConnected, Rejected, TooLarge, Unroutable
+from botwerk.schemas import Reply
+from tests.support.waiting import collect, eventually
 
 pytestmark = pytest.mark.broker
 

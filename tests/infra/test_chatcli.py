@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from infra.cli import main
+from botwerk.cli.app import main
 
 
 def cornell(*args: object) -> Result:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from infra import topology
-from infra.bus import Outgoing, dead_reason
-from infra.consumer import typed_handler
-from infra.errors import DeadLetter, Requeue
-from infra.testing.waiting import collect, eventually
-from schemas import InferRequest, Reply
+from botwerk.infra import topology
+from botwerk.infra.bus import Outgoing, dead_reason
+from botwerk.infra.consumer import typed_handler
+from botwerk.infra.errors import DeadLetter, Requeue
+from botwerk.schemas import InferRequest, Reply
+from tests.support.waiting import collect, eventually
 
 pytestmark = pytest.mark.broker
 

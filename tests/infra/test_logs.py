@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from infra.logs import in_context, setup, trace
+from botwerk.infra.logs import in_context, setup, trace
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
-from infra.cli import main
-from workers.store import ModelStore
+from botwerk.cli.app import main
+from botwerk.workers.store import ModelStore
 
 pytestmark = pytest.mark.slow
 

@@ -8,13 +8,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra import topology
-from infra.bus import Outgoing
-from infra.errors import BrokerUnreachable, BusError, PublishFailed
-from infra.rabbit import RabbitBus
-from infra.testing.proxy import FaultProxy
-from infra.testing.waiting import eventually
-from schemas import Reply
+from botwerk.infra import topology
+from botwerk.infra.bus import Outgoing
+from botwerk.infra.errors import BrokerUnreachable, BusError, PublishFailed
+from botwerk.infra.rabbit import RabbitBus
+from botwerk.schemas import Reply
+from tests.support.proxy import FaultProxy
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.broker
 

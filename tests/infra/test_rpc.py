@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from infra import topology
-from infra.bus import Outgoing, now_ms
-from infra.consumer import typed_handler
-from infra.errors import DeadlineExceeded, RemoteError
-from infra.rpc import Replies, Rpc, SeenIds
-from schemas import Error, InferReply, InferRequest
+from botwerk.infra import topology
+from botwerk.infra.bus import Outgoing, now_ms
+from botwerk.infra.consumer import typed_handler
+from botwerk.infra.errors import DeadlineExceeded, RemoteError
+from botwerk.infra.rpc import Replies, Rpc, SeenIds
+from botwerk.schemas import Error, InferReply, InferRequest
 
 pytestmark = pytest.mark.broker
 

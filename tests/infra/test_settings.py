@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.settings import ConfigError, Settings, redact_url
+from botwerk.infra.settings import ConfigError, Settings, redact_url
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import (
+from botwerk.schemas import (
     TYPES,
     ComponentEvent,
     Error,

@@ -6,16 +6,16 @@ import asyncio
 
 import pytest
 
-from cores.demo import DemoBot
-from cores.runtime import Core
-from infra import messages, topology
-from infra.bus import Outgoing
-from infra.testing import ChatClient
-from infra.testing.waiting import eventually
-from schemas import Reply
-from transports.base import serve_forever
-from workers.echo import EchoModel
-from workers.runtime import Worker
+from botwerk.cores.demo import DemoBot
+from botwerk.cores.runtime import Core
+from botwerk.infra import messages, topology
+from botwerk.infra.bus import Outgoing
+from botwerk.schemas import Reply
+from botwerk.testing import ChatClient
+from botwerk.transports.base import serve_forever
+from botwerk.workers.echo import EchoModel
+from botwerk.workers.runtime import Worker
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -45,7 +45,7 @@ async def test_a_platform_event_seen_twice_is_answered_once(bus, settings, mesh)
 
 
 def chat_user():
-    from schemas import User
+    from botwerk.schemas import User
 
     return User(id="u")
 

@@ -6,13 +6,13 @@ import io
 
 import pytest
 
-from cores.demo import DemoBot
-from cores.runtime import Core
-from schemas import Reply
-from transports.base import TransportRole
-from transports.console import ConsoleTransport, addressed, parse_line, render
-from workers.echo import EchoModel
-from workers.runtime import Worker
+from botwerk.cores.demo import DemoBot
+from botwerk.cores.runtime import Core
+from botwerk.schemas import Reply
+from botwerk.transports.base import TransportRole
+from botwerk.transports.console import ConsoleTransport, addressed, parse_line, render
+from botwerk.workers.echo import EchoModel
+from botwerk.workers.runtime import Worker
 
 
 def test_parse_and_render():

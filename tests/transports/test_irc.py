@@ -1,7 +1,7 @@
 """The IRC transport: its pure functions, then pydle against a real ngircd, in one process.
 
 The mesh is the real one on the in-process bus (echo worker, demo core, the transport's
-gateway); the people are raw IRC clients (infra.testing.irc.IrcUser) on the same ngircd. The
+gateway); the people are raw IRC clients (tests.support.irc.IrcUser) on the same ngircd. The
 tests that start ngircd (an OS process, fast) are marked slow; SASL runs against a local
 server in this process (ngircd has no SASL).
 """
@@ -15,19 +15,19 @@ import logging
 
 import pytest
 
-from cores.bot import Context, command
-from cores.demo import DemoBot
-from cores.runtime import Core
-from infra.memory import MemoryBus
-from infra.settings import ConfigError
-from infra.testing.ports import free_port
-from infra.testing.waiting import eventually
-from schemas import Reply
-from transports.base import Gateway, TransportRole
-from transports.irc import IrcTransport, addressed, incoming, irc_lines, line_budget, render
-from transports.kit import MORE, MissingSecret, utf8_bytes
-from workers.echo import EchoModel
-from workers.runtime import Worker
+from botwerk.cores.bot import Context, command
+from botwerk.cores.demo import DemoBot
+from botwerk.cores.runtime import Core
+from botwerk.infra.memory import MemoryBus
+from botwerk.infra.settings import ConfigError
+from botwerk.schemas import Reply
+from botwerk.transports.base import Gateway, TransportRole
+from botwerk.transports.irc import IrcTransport, addressed, incoming, irc_lines, line_budget, render
+from botwerk.transports.kit import MORE, MissingSecret, utf8_bytes
+from botwerk.workers.echo import EchoModel
+from botwerk.workers.runtime import Worker
+from tests.support.ports import free_port
+from tests.support.waiting import eventually
 
 NICK = "demobot"
 WORDS = "grüße ☃☃ 日本語のテキスト naïve"  # 1, 2 and 3 bytes a character

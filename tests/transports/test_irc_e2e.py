@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra import topology
-from infra.testing import admin
-from infra.testing.waiting import eventually
+from botwerk.infra import topology
+from botwerk.testing import admin
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.settings import ConfigError, Settings
-from transports.kit import (
+from botwerk.infra.settings import ConfigError, Settings
+from botwerk.transports.kit import (
     MORE,
     MissingSecret,
     Pace,

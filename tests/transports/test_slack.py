@@ -8,16 +8,14 @@ import time
 
 import pytest
 
-from cores.demo import DemoBot
-from cores.runtime import Core
-from infra.memory import MemoryBus
-from infra.settings import ConfigError
-from infra.testing.slack import BOT_USER, HUMAN, RecordingGateway, envelope, message
-from infra.testing.waiting import eventually
-from schemas import Reply
-from transports.base import TransportRole
-from transports.kit import MissingSecret
-from transports.slack import (
+from botwerk.cores.demo import DemoBot
+from botwerk.cores.runtime import Core
+from botwerk.infra.memory import MemoryBus
+from botwerk.infra.settings import ConfigError
+from botwerk.schemas import Reply
+from botwerk.transports.base import TransportRole
+from botwerk.transports.kit import MissingSecret
+from botwerk.transports.slack import (
     WARNING,
     SlackDown,
     SlackRefused,
@@ -25,8 +23,10 @@ from transports.slack import (
     parse_event,
     posts,
 )
-from workers.echo import EchoModel
-from workers.runtime import Worker
+from botwerk.workers.echo import EchoModel
+from botwerk.workers.runtime import Worker
+from tests.support.slack import BOT_USER, HUMAN, RecordingGateway, envelope, message
+from tests.support.waiting import eventually
 
 
 def slack_settings(settings, **options):

@@ -9,9 +9,9 @@ import time
 import aiohttp
 import pytest
 
-from infra.testing.slack import SECRETS, RecordingGateway, callback, message, signed_headers
-from infra.testing.waiting import eventually
-from transports.slack import SlackTransport
+from botwerk.transports.slack import SlackTransport
+from tests.support.slack import SECRETS, RecordingGateway, callback, message, signed_headers
+from tests.support.waiting import eventually
 
 SECRET = SECRETS["SLACK_SIGNING_SECRET"]
 

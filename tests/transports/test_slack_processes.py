@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from infra import topology
-from infra.testing import admin
-from infra.testing.slack import SECRETS, envelope, message
-from infra.testing.waiting import eventually
+from botwerk.infra import topology
+from botwerk.testing import admin
+from tests.support.slack import SECRETS, envelope, message
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def test_a_missing_bot_token_stops_the_command_with_one_line(tmp_path):
     env |= {"SLACK_APP_TOKEN": SECRETS["SLACK_APP_TOKEN"], "BOTWERK_CONFIG": str(tmp_path / "x")}
     env["BOTWERK_AMQP_URL"] = "amqp://guest:guest@127.0.0.1:5672/"
     done = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "transport", "slack", "--bot", "demo"],
+        [sys.executable, "-m", "botwerk", "transport", "slack", "--bot", "demo"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode != 0

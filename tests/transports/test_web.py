@@ -15,14 +15,13 @@ import pytest_asyncio
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from cores.bot import Bot, Context, command, fallback
-from cores.runtime import Core
-from infra.memory import MemoryBus
-from infra.settings import ConfigError
-from infra.testing.waiting import eventually
-from schemas import Reply
-from transports.base import TransportRole
-from transports.web import (
+from botwerk.cores.bot import Bot, Context, command, fallback
+from botwerk.cores.runtime import Core
+from botwerk.infra.memory import MemoryBus
+from botwerk.infra.settings import ConfigError
+from botwerk.schemas import Reply
+from botwerk.transports.base import TransportRole
+from botwerk.transports.web import (
     BadRequest,
     ChatRequest,
     PortUnavailable,
@@ -33,7 +32,8 @@ from transports.web import (
     socket_frame,
     utc_now,
 )
-from transports.webpage import render_page
+from botwerk.transports.webpage import render_page
+from tests.support.waiting import eventually
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 T = "2026-12-01T10:00:00Z"

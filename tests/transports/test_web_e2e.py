@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from infra.testing.web import WEB_DEADLINE_MS
+from tests.support.web import WEB_DEADLINE_MS
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

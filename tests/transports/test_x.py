@@ -1,4 +1,4 @@
-"""The X transport through the real tweepy client, against a local X API (infra.testing.x)."""
+"""The X transport through the real tweepy client, against a local X API (tests.support.x)."""
 
 from __future__ import annotations
 
@@ -12,27 +12,27 @@ import time
 
 import pytest
 
-from cores.demo import DemoBot
-from cores.runtime import Core
-from infra import topology
-from infra.errors import Requeue
-from infra.memory import MemoryBus
-from infra.settings import ConfigError
-from infra.testing import admin
-from infra.testing.waiting import eventually
-from infra.testing.x import ME, MENTIONS, SECRETS, TWEETS
-from schemas import Reply
-from transports.base import Gateway, serve_forever
-from transports.kit import MissingSecret
-from transports.x import (
+from botwerk.cores.demo import DemoBot
+from botwerk.cores.runtime import Core
+from botwerk.infra import topology
+from botwerk.infra.errors import Requeue
+from botwerk.infra.memory import MemoryBus
+from botwerk.infra.settings import ConfigError
+from botwerk.schemas import Reply
+from botwerk.testing import admin
+from botwerk.transports.base import Gateway, serve_forever
+from botwerk.transports.kit import MissingSecret
+from botwerk.transports.x import (
     XTransport,
     parse_mention,
     strip_handles,
     tweets_for,
     weighted_length,
 )
-from workers.echo import EchoModel
-from workers.runtime import Worker
+from botwerk.workers.echo import EchoModel
+from botwerk.workers.runtime import Worker
+from tests.support.waiting import eventually
+from tests.support.x import ME, MENTIONS, SECRETS, TWEETS
 
 BOT = "@botwerkbot"
 
@@ -261,7 +261,7 @@ def test_a_missing_secret_stops_the_command_with_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("X_")}
     env.update(BOTWERK_AMQP_URL="amqp://guest:guest@127.0.0.1:1/", X_API_KEY="k")
     done = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "transport", "x", "--bot", "demo"],
+        [sys.executable, "-m", "botwerk", "transport", "x", "--bot", "demo"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 1

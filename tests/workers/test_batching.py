@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from infra.bus import now_ms
-from infra.errors import DeadlineExceeded
-from workers.batching import Batcher, BatchMismatch
+from botwerk.infra.bus import now_ms
+from botwerk.infra.errors import DeadlineExceeded
+from botwerk.workers.batching import Batcher, BatchMismatch
 
 
 @pytest.fixture

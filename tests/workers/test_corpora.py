@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gensim.test.utils import datapath
 
-from workers.corpora import (
+from botwerk.workers.corpora import (
     Sentences,
     WikiArticle,
     clean_wiki,

@@ -6,14 +6,14 @@ import asyncio
 
 import pytest
 
-from infra import topology
-from infra.bus import Outgoing, dead_reason, now_ms
-from infra.errors import DeadlineExceeded, RemoteError
-from infra.rpc import Replies, Rpc
-from infra.testing.waiting import collect, eventually
-from schemas import ComponentEvent, InferRequest, decode
-from workers.echo import EchoModel
-from workers.runtime import Worker
+from botwerk.infra import topology
+from botwerk.infra.bus import Outgoing, dead_reason, now_ms
+from botwerk.infra.errors import DeadlineExceeded, RemoteError
+from botwerk.infra.rpc import Replies, Rpc
+from botwerk.schemas import ComponentEvent, InferRequest, decode
+from botwerk.workers.echo import EchoModel
+from botwerk.workers.runtime import Worker
+from tests.support.waiting import collect, eventually
 
 pytestmark = pytest.mark.broker
 

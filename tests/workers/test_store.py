@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from workers.store import CorruptModel, ModelNotFound, ModelStore, parse_spec
+from botwerk.workers.store import CorruptModel, ModelNotFound, ModelStore, parse_spec
 
 
 @pytest.fixture

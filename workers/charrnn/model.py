@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 from .. import modelfiles
 

@@ -20,8 +20,8 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from infra.settings import Settings
-from schemas import BotwerkError
+from botwerk.infra.settings import Settings
+from botwerk.schemas import BotwerkError
 
 from ..store import ModelStore
 from .generate import Generator

@@ -35,7 +35,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 from ..checkpoints import (
     latest_checkpoint,

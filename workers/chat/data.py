@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 from .dialogs import Pair, split
 from .model import ChatConfig

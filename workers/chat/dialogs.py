@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 T = TypeVar("T")
 CHATTERBOT = "chatterbot"

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 from .. import modelfiles
 from ..charrnn.model import resolve_device

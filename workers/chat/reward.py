@@ -30,7 +30,7 @@ from nltk.translate.bleu_score import SmoothingFunction
 from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
 from nltk.translate.bleu_score import sentence_bleu as nltk_sentence_bleu
 
-from infra.registry import Registry
+from botwerk.infra.registry import Registry
 
 Tokens = Sequence[str]
 Reward = Callable[[Tokens, Sequence[Tokens]], float]
@@ -56,4 +56,4 @@ def corpus_bleu(hypotheses: Sequence[Tokens], references: Sequence[Sequence[Toke
     return 100.0 * float(score)
 
 
-REWARDS = Registry("reward", "botwerk.rewards", {"bleu": "workers.chat.reward:bleu"})
+REWARDS = Registry("reward", "botwerk.rewards")

@@ -33,7 +33,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 from .. import checkpoints
 from ..store import TrainResult

@@ -28,8 +28,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from infra.settings import Settings
-from workers.store import ModelStore
+from botwerk.infra.settings import Settings
+from botwerk.workers.store import ModelStore
 
 from .vectors import UnknownWords, Vectors
 

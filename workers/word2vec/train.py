@@ -33,7 +33,7 @@ from gensim.models.phrases import FrozenPhrases, Phrases
 from gensim.utils import open as open_any
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from workers.corpora import Sentences
+from botwerk.workers.corpora import Sentences
 
 from ..store import TrainResult
 from .vectors import save_folder

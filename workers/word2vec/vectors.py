@@ -34,7 +34,7 @@ import numpy as np
 from gensim import matutils
 from gensim.models import KeyedVectors
 
-from schemas import BotwerkError
+from botwerk.schemas import BotwerkError
 
 BINARY, MATRIX, VOCAB = "vectors.bin", "vectors.npy", "vocab.tsv"
 SEPARATORS = re.compile(r"[\s\-]+")

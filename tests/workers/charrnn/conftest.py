@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workers.charrnn.model import CharRNNConfig
-from workers.charrnn.train import train
-from workers.store import TrainResult
+from botwerk.workers.charrnn.model import CharRNNConfig
+from botwerk.workers.charrnn.train import train
+from botwerk.workers.store import TrainResult
 
 CORPUS = (
     "the quick brown fox jumps over the lazy dog.\n"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workers.charrnn.generate import Generator, Prompt
-from workers.charrnn.model import CharRNN, ModelArgs, Vocab, load, save
-from workers.charrnn.serve import CharRNNInput
-from workers.store import CorruptModel, ModelStore
+from botwerk.workers.charrnn.generate import Generator, Prompt
+from botwerk.workers.charrnn.model import CharRNN, ModelArgs, Vocab, load, save
+from botwerk.workers.charrnn.serve import CharRNNInput
+from botwerk.workers.store import CorruptModel, ModelStore
 
 from .conftest import CORPUS, TINY
 

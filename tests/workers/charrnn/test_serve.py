@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from infra.memory import MemoryBus
-from infra.settings import Settings
-from infra.testing.serving import serving
-from schemas import SchemaError, validate
-from workers.batching import Batcher
-from workers.charrnn.serve import CharRNNInput, CharRNNModel, NotLoaded
-from workers.store import ModelStore
+from botwerk.infra.memory import MemoryBus
+from botwerk.infra.settings import Settings
+from botwerk.schemas import SchemaError, validate
+from botwerk.testing.serving import serving
+from botwerk.workers.batching import Batcher
+from botwerk.workers.charrnn.serve import CharRNNInput, CharRNNModel, NotLoaded
+from botwerk.workers.store import ModelStore
 
 
 @pytest.mark.parametrize(

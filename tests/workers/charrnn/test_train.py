@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from schemas import BotwerkError
-from workers.charrnn.model import Vocab
-from workers.charrnn.train import train
+from botwerk.schemas import BotwerkError
+from botwerk.workers.charrnn.model import Vocab
+from botwerk.workers.charrnn.train import train
 
 from .conftest import CORPUS, TINY
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workers.chat.decode import Responder
-from workers.chat.dialogs import Pair, chatterbot_dialogs, pairs, with_genres
-from workers.chat.model import ChatConfig
-from workers.chat.train import train
-from workers.store import TrainResult
+from botwerk.workers.chat.decode import Responder
+from botwerk.workers.chat.dialogs import Pair, chatterbot_dialogs, pairs, with_genres
+from botwerk.workers.chat.model import ChatConfig
+from botwerk.workers.chat.train import train
+from botwerk.workers.store import TrainResult
 
 GENRES = ("greetings", "food", "gossip")
 TINY = ChatConfig(
@@ -38,8 +38,8 @@ def responder(trained: TrainResult) -> Responder:
 @pytest.fixture
 def untrained() -> Responder:
     """A fresh, untrained model of a tiny vocabulary: random but deterministic."""
-    from workers.chat.model import ModelArgs, Seq2Seq
-    from workers.chat.tokens import SPECIALS, Vocab
+    from botwerk.workers.chat.model import ModelArgs, Seq2Seq
+    from botwerk.workers.chat.tokens import SPECIALS, Vocab
 
     vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(40)))
     config = ChatConfig(embed=16, hidden=24, layers=2, max_len=9, attention="concat")

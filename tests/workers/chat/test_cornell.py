@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.testing.cornell import EXPECTED
-from workers.chat.cornell import (
+from botwerk.workers.chat.cornell import (
     CONVERSATIONS,
     LINES,
     TITLES,
@@ -16,7 +15,8 @@ from workers.chat.cornell import (
     parse_list,
     read_cornell,
 )
-from workers.chat.dialogs import CorpusError, pairs, with_genres
+from botwerk.workers.chat.dialogs import CorpusError, pairs, with_genres
+from tests.support.cornell import EXPECTED
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from schemas import BotwerkError
-from workers.chat.data import batches, grouped, prepare, source_ids
-from workers.chat.dialogs import Dialog, Pair, pairs
-from workers.chat.tokens import SEP, UNK
+from botwerk.schemas import BotwerkError
+from botwerk.workers.chat.data import batches, grouped, prepare, source_ids
+from botwerk.workers.chat.dialogs import Dialog, Pair, pairs
+from botwerk.workers.chat.tokens import SEP, UNK
 
 from .conftest import TINY
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from workers.chat.decode import Ask
-from workers.chat.model import BANNED
-from workers.chat.tokens import END
+from botwerk.workers.chat.decode import Ask
+from botwerk.workers.chat.model import BANNED
+from botwerk.workers.chat.tokens import END
 
 SOURCES = [[5, 6, 7], [8], [9, 10, 11, 12, 13, 14, 15], [16, 5]]
 LIMITS = [9, 4, 9, 1]

@@ -7,7 +7,7 @@ from pathlib import Path
 import chatterbot_corpus
 import pytest
 
-from workers.chat.dialogs import (
+from botwerk.workers.chat.dialogs import (
     CHATTERBOT,
     CorpusError,
     Dialog,

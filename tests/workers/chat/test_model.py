@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from workers.chat.model import BadModelFolder, ChatConfig, ModelArgs, Seq2Seq, load, save
-from workers.chat.tokens import SPECIALS, Vocab
+from botwerk.workers.chat.model import BadModelFolder, ChatConfig, ModelArgs, Seq2Seq, load, save
+from botwerk.workers.chat.tokens import SPECIALS, Vocab
 
 VOCAB = Vocab(SPECIALS + tuple("abcdefghij"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.registry import UnknownName
-from workers.chat.reward import REWARDS, bleu, corpus_bleu
+from botwerk.infra.registry import UnknownName
+from botwerk.workers.chat.reward import REWARDS, bleu, corpus_bleu
 
 
 def test_sentence_bleu_against_every_reference():
@@ -26,6 +26,6 @@ def test_corpus_bleu_is_on_the_usual_zero_to_hundred_scale():
 
 def test_rewards_are_found_by_name_or_module_path():
     assert REWARDS.load("bleu") is bleu
-    assert REWARDS.load("workers.chat.reward:bleu") is bleu
+    assert REWARDS.load("botwerk.workers.chat.reward:bleu") is bleu
     with pytest.raises(UnknownName, match="did you mean 'bleu'"):
         REWARDS.load("bleux")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from infra.memory import MemoryBus
-from infra.settings import Settings
-from infra.testing.serving import serving
-from schemas import SchemaError, validate
-from workers.chat.serve import ChatInput, ChatModel, NotLoaded
-from workers.store import ModelStore
+from botwerk.infra.memory import MemoryBus
+from botwerk.infra.settings import Settings
+from botwerk.schemas import SchemaError, validate
+from botwerk.testing.serving import serving
+from botwerk.workers.chat.serve import ChatInput, ChatModel, NotLoaded
+from botwerk.workers.store import ModelStore
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.chat.tokens import END, PAD, SPECIALS, UNK, Vocab, detokenize, tokenize
+from botwerk.workers.chat.tokens import END, PAD, SPECIALS, UNK, Vocab, detokenize, tokenize
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from schemas import BotwerkError
-from workers.chat.dialogs import Pair
-from workers.chat.train import train
+from botwerk.schemas import BotwerkError
+from botwerk.workers.chat.dialogs import Pair
+from botwerk.workers.chat.train import train
 
 from .conftest import TINY
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from workers.store import TrainResult
-from workers.word2vec.train import Word2VecConfig, train
-from workers.word2vec.vectors import Vectors, save_folder
+from botwerk.workers.store import TrainResult
+from botwerk.workers.word2vec.train import Word2VecConfig, train
+from botwerk.workers.word2vec.vectors import Vectors, save_folder
 
 GROUPS = {
     "animals": ["cat", "dog", "mouse", "horse", "cow"],

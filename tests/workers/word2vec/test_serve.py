@@ -8,13 +8,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from infra.settings import Settings
-from infra.testing.serving import serving
-from schemas import SchemaError, validate
-from workers.runtime import Model
-from workers.store import ModelNotFound, ModelStore
-from workers.word2vec.serve import Word2VecInput, Word2VecModel, answer
-from workers.word2vec.vectors import Vectors
+from botwerk.infra.settings import Settings
+from botwerk.schemas import SchemaError, validate
+from botwerk.testing.serving import serving
+from botwerk.workers.runtime import Model
+from botwerk.workers.store import ModelNotFound, ModelStore
+from botwerk.workers.word2vec.serve import Word2VecInput, Word2VecModel, answer
+from botwerk.workers.word2vec.vectors import Vectors
 
 
 def ask(vectors: Vectors, **inputs: Any) -> dict[str, Any]:

@@ -10,15 +10,15 @@ import pytest
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
-from workers.store import TrainResult
-from workers.word2vec.train import (
+from botwerk.workers.store import TrainResult
+from botwerk.workers.word2vec.train import (
     DEMO_CONFIG,
     Word2VecConfig,
     import_vectors,
     is_binary_word2vec,
     train,
 )
-from workers.word2vec.vectors import BINARY, MATRIX, VOCAB, Vectors
+from botwerk.workers.word2vec.vectors import BINARY, MATRIX, VOCAB, Vectors
 
 from .conftest import GROUPS, TINY
 

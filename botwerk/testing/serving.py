@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from schemas import InferReply
-from workers.runtime import Model, Worker
-
-from .. import topology
-from ..bus import Bus, now_ms
-from ..rpc import Replies, Rpc
-from ..settings import Settings
+from botwerk.infra import topology
+from botwerk.infra.bus import Bus, now_ms
+from botwerk.infra.rpc import Replies, Rpc
+from botwerk.infra.settings import Settings
+from botwerk.schemas import InferReply
+from botwerk.workers.runtime import Model, Worker
 
 Ask = Callable[[str, dict[str, Any]], Awaitable[InferReply]]
 

@@ -4,7 +4,7 @@
 (one line each, written after computing, before answering), takes
 ``$BOTWERK_LEDGER_DELAY_MS`` per batch like a real model, and exits on the spot, like a
 segfault, when a text starts with ``poison``. Serve it as
-``botwerk worker infra.testing.models:LedgerEcho --name echo``.
+``botwerk worker tests.support.models:LedgerEcho --name echo``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workers.echo import EchoInput, EchoModel
+from botwerk.workers.echo import EchoInput, EchoModel
 
 POISON = "poison"
 

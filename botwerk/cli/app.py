@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from functools import partial
 from typing import Any, TypeVar
 
 import click
 
-from schemas import BotwerkError
+from botwerk.infra.bus import Bus
+from botwerk.infra.commands import guard, load_settings
+from botwerk.infra.memory import MemoryBus
+from botwerk.infra.process import run_roles
+from botwerk.infra.registry import MODELS, TRANSPORTS
+from botwerk.infra.settings import Settings
+from botwerk.schemas import BotwerkError
 
-from . import logs
-from .bus import Bus
-from .memory import MemoryBus
-from .modelcli import COMMANDS
-from .process import run_roles
-from .registry import MODELS, TRANSPORTS
-from .settings import Settings
+from .models import COMMANDS
 
 DEMO_BOTS = ("billybard", "annalogue", "moviebot", "demo")
 DEMO_MODELS = ("echo", "charrnn", "word2vec", "chat")
@@ -94,14 +93,14 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     End of input (Ctrl-D) waits for the last replies and exits, so
     `printf 'hello\\n' | botwerk up` works in scripts.
     """
-    from cores.bot import build_bot
-    from cores.runtime import Core
-    from transports.base import TransportRole
-    from workers.demo import ensure_demo_models
-    from workers.runtime import Worker
+    from botwerk.cores.bot import build_bot
+    from botwerk.cores.runtime import Core
+    from botwerk.transports.base import TransportRole
+    from botwerk.workers.demo import ensure_demo_models
+    from botwerk.workers.runtime import Worker
 
-    settings = _settings(obj, "up", default_level="WARNING")
-    instances = [_guard(partial(build_bot, settings, bot)) for bot in bots]  # before training
+    settings = load_settings(obj, "up", default_level="WARNING")
+    instances = [guard(partial(build_bot, settings, bot)) for bot in bots]  # before training
     bus = (
         _bus(settings, f"up {bots[0]}")
         if settings.amqp_url
@@ -114,7 +113,7 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     )
     click.echo(f"botwerk up: bus {where}; bots {', '.join(bots)}; models {', '.join(models)}; "
                f"transport {kind}; namespace {settings.namespace}", err=True)  # fmt: skip
-    _guard(
+    guard(
         lambda: ensure_demo_models(
             settings, models, seconds=train_seconds, say=lambda s: click.echo(s, err=True)
         )
@@ -122,7 +121,7 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     workers = [Worker(bus, settings, _model(settings, name)) for name in models]
     cores = [Core(bus, settings, instance) for instance in instances]
     transport = TransportRole(
-        bus, settings, _guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0])), bots[0], bots
+        bus, settings, guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0])), bots[0], bots
     )
     _run(run_roles(bus, [*workers, *cores, transport]))
 
@@ -155,9 +154,9 @@ def worker(obj: dict[str, Any], model: str, spec: str | None, name: str | None,
       botwerk worker word2vec --model news --name news
       botwerk worker chat --model comedy --name chat-comedy
     """
-    from workers.runtime import Worker
+    from botwerk.workers.runtime import Worker
 
-    settings = _settings(obj, f"worker:{model}", max_batch=max_batch, max_wait_ms=max_wait_ms)
+    settings = load_settings(obj, f"worker:{model}", max_batch=max_batch, max_wait_ms=max_wait_ms)
     instance = _model(settings, model, name, spec)
     bus = _bus(settings, f"worker {instance.name} {settings.instance}", role="worker")
     _run(run_roles(bus, [Worker(bus, settings, instance)]))
@@ -174,11 +173,11 @@ def core(obj: dict[str, Any], bot: str) -> None:
     the name BOT, with that table's options. Start more cores of the same bot to scale: they
     compete on one queue. A core holds no model, so restarting one is instant.
     """
-    from cores.bot import build_bot
-    from cores.runtime import Core
+    from botwerk.cores.bot import build_bot
+    from botwerk.cores.runtime import Core
 
-    settings = _settings(obj, f"core:{bot}")
-    instance = _guard(partial(build_bot, settings, bot))
+    settings = load_settings(obj, f"core:{bot}")
+    instance = guard(partial(build_bot, settings, bot))
     bus = _bus(settings, f"core {bot} {settings.instance}", role="core")
     _run(run_roles(bus, [Core(bus, settings, instance)]))
 
@@ -194,7 +193,7 @@ def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds
     Transports come from Botwerk and from any installed package that registers one under the
     `botwerk.transports` entry point group; `--list` shows them.
     """
-    from transports.base import TransportRole
+    from botwerk.transports.base import TransportRole
 
     if list_kinds:
         for name in TRANSPORTS.names():
@@ -202,29 +201,15 @@ def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds
         return
     if not kind or not bot:
         raise click.UsageError("give a transport and a bot: botwerk transport console --bot demo")
-    settings = _settings(obj, f"transport:{kind}")
+    settings = load_settings(obj, f"transport:{kind}")
     bots = tuple(b.strip() for b in bot.split(",") if b.strip())
-    instance = _guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0]))  # checks secrets
+    instance = guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0]))  # checks secrets
     bus = _bus(settings, f"transport {kind} {bots[0]} {settings.instance}", role="transport")
     _run(run_roles(bus, [TransportRole(bus, settings, instance, bots[0], bots)]))
 
 
-def _settings(
-    obj: dict[str, Any], role: str, default_level: str | None = None, **overrides: Any
-) -> Settings:
-    try:
-        settings = Settings.load(log_level=obj.get("log_level"), **overrides)
-    except BotwerkError as exc:
-        raise click.ClickException(str(exc)) from None
-    level = settings.log_level
-    if default_level and obj.get("log_level") is None and "BOTWERK_LOG_LEVEL" not in os.environ:
-        level = default_level
-    logs.setup(level, settings.log_format, role)
-    return settings
-
-
 def _bus(settings: Settings, name: str, role: str = "") -> Bus:
-    from .rabbit import RabbitBus
+    from botwerk.infra.rabbit import RabbitBus
 
     if not settings.amqp_url:
         raise click.ClickException(NEEDS_BROKER.format(role=role))
@@ -239,15 +224,7 @@ def _model(settings: Settings, kind: str, name: str | None = None, spec: str | N
 
 
 def _load(registry: Any, name: str) -> Any:
-    return _guard(lambda: registry.load(name))
-
-
-def _guard(call: Callable[[], T]) -> T:
-    """``call()``, with a Botwerk error shown as a one-line message instead of a trace."""
-    try:
-        return call()
-    except BotwerkError as exc:
-        raise click.ClickException(str(exc)) from None
+    return guard(lambda: registry.load(name))
 
 
 def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:
@@ -261,6 +238,3 @@ def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:
 
 for _command in COMMANDS:
     main.add_command(_command)
-
-if __name__ == "__main__":
-    main()

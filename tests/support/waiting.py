@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ..bus import Bus, Delivery
+from botwerk.infra.bus import Bus, Delivery
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from infra.cli import main
+from botwerk.cli.app import main
 
 
 @pytest.fixture
@@ -50,7 +50,8 @@ def test_unknown_names_get_suggestions(run, monkeypatch):
 
 def test_transport_list_and_usage(run):
     listed = run("transport", "--list")
-    assert listed.exit_code == 0 and "console\ttransports.console:ConsoleTransport" in listed.output
+    assert listed.exit_code == 0
+    assert "console\tbotwerk.transports.console:ConsoleTransport" in listed.output
     assert "give a transport and a bot" in run("transport", "console").output
 
 
@@ -83,12 +84,12 @@ def personalities(monkeypatch, tmp_path):
     async def run_roles(bus, roles):
         started.extend(roles)
 
-    monkeypatch.setattr("infra.cli.run_roles", run_roles)
+    monkeypatch.setattr("botwerk.cli.app.run_roles", run_roles)
     return started
 
 
 def test_core_runs_a_personality_under_its_own_name(run, personalities):
-    from cores.moviebot import MovieBot
+    from botwerk.cores.moviebot import MovieBot
 
     result = run("core", "jester")
     assert result.exit_code == 0, result.output

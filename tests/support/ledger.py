@@ -7,7 +7,7 @@
 
 Every message's text is a unique id (``L000042``). The ledger records what was sent, what the
 broker confirmed, each reply the user saw, and reads what the workers computed (written by
-:class:`infra.testing.models.LedgerEcho`) and what reached the dead-letter queue. The checker
+:class:`tests.support.models.LedgerEcho`) and what reached the dead-letter queue. The checker
 computes, as Jepsen's RabbitMQ test does:
 
 - lost: confirmed, yet nothing in the mesh ever answered it (an answer, or the bot's own error
@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas import Envelope, Inbound, InferRequest, Reply, SchemaError, decode
-
-from ..bus import Delivery, dead_reason
-from .chat import ChatClient
+from botwerk.infra.bus import Delivery, dead_reason
+from botwerk.schemas import Envelope, Inbound, InferRequest, Reply, SchemaError, decode
+from botwerk.testing.chat import ChatClient
 
 REFUSED = {"busy", "no_worker", "timeout", "bad_request"}  # the gateway's own answers at submit
 

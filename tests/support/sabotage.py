@@ -1,6 +1,6 @@
 """Botwerk with one protection switched off: the negative controls of the fault suite.
 
-    python -m infra.testing.sabotage inline_compute -- worker echo
+    python -m tests.support.sabotage inline_compute -- worker echo
 
 A fault test proves something only if it fails once the protection it relies on is gone. Each
 sabotage removes one, by patching Botwerk before the role starts; in a test's own process the
@@ -15,9 +15,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from infra import consumer, rabbit, rpc, topology
-from infra.bus import Delivery, Outgoing, check_size
-from infra.rabbit import RabbitBus
+from botwerk.infra import consumer, rabbit, rpc, topology
+from botwerk.infra.bus import Delivery, Outgoing, check_size
+from botwerk.infra.rabbit import RabbitBus
 
 Patch = Callable[[Any, str, Any], None]
 SABOTAGES: dict[str, Callable[[Patch], None]] = {}
@@ -70,7 +70,7 @@ def transient(patch: Patch) -> None:
 @sabotage
 def inline_compute(patch: Patch) -> None:
     """Run the model on the event loop, blocking heartbeats while it computes."""
-    from workers.batching import Batched, Batcher
+    from botwerk.workers.batching import Batched, Batcher
 
     async def compute(self: Any, batch: list[Any]) -> None:
         outputs = self._predict([pending.item for pending in batch])
@@ -115,7 +115,7 @@ def no_dead_letter_exchange(patch: Patch) -> None:
 @sabotage
 def no_probation(patch: Patch) -> None:
     """Workers take full batches from the start, including what a crash handed back."""
-    from workers.runtime import Worker
+    from botwerk.workers.runtime import Worker
 
     original = Worker._subscribe
 
@@ -139,7 +139,7 @@ def crash_on_bad_input(patch: Patch) -> None:
 @sabotage
 def ignore_deadlines(patch: Patch) -> None:
     """Start work whatever its deadline, and send requests without a time to live."""
-    from workers.batching import Batcher
+    from botwerk.workers.batching import Batcher
 
     patch(Delivery, "expired", lambda self: False)
     patch(Batcher, "_expire", staticmethod(lambda pending: False))
@@ -192,9 +192,9 @@ def apply(names: str, patch: Patch = setattr) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 3 or args[1] != "--":
-        raise SystemExit("usage: python -m infra.testing.sabotage NAME[,NAME] -- botwerk-args...")
+        raise SystemExit("usage: python -m tests.support.sabotage NAME[,NAME] -- botwerk-args...")
     apply(args[0])
-    from infra.cli import main as botwerk
+    from botwerk.cli.app import main as botwerk
 
     botwerk(args=args[2:], prog_name="botwerk")
 

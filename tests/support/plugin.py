@@ -1,14 +1,10 @@
-"""pytest fixtures for Botwerk: a fresh namespace per test, both buses, real role processes.
+"""The fixtures of Botwerk's own suite, beside the shipped ones of :mod:`botwerk.testing.plugin`.
 
-Registered as the ``botwerk`` pytest11 entry point, so a package built on Botwerk (an
-out-of-tree transport, say) gets these fixtures by installing it.
+Loaded by ``tests/conftest.py``. What lives here is for this project only: real role processes,
+a throwaway RabbitMQ node to kill and its fault mesh, tiny trained models, corpora, and local
+stand-ins for the platforms.
 
-- ``amqp_url``: the broker of ``BOTWERK_AMQP_URL`` (default the local one). Skips the test
-  with the reason when no broker answers, or fails it when ``BOTWERK_REQUIRE_BROKER=1``.
-- ``settings``: Settings in a fresh namespace (``bwt-<session>-<n>``); everything the session
-  declared under its prefix is deleted at the end.
-- ``bus``: parametrized, ``memory`` and ``rabbitmq``: a test using it runs on both buses.
-- ``rabbit_bus``: RabbitMQ only. ``processes``: ``botwerk`` roles as OS processes.
+- ``processes``: ``botwerk`` roles as OS processes.
 - ``fault_node``: a throwaway RabbitMQ node (one per session) that tests may kill, pause,
   restart or alarm; healed after every test. ``fault_mesh``: roles on it, with a ledger.
 - ``reliability``: figures a fault test records; written to ``artifacts/reliability.json``.
@@ -26,11 +22,9 @@ out-of-tree transport, say) gets these fixtures by installing it.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,11 +32,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from ..bus import Bus
-from ..memory import MemoryBus
-from ..rabbit import RabbitBus
-from ..settings import Settings
-from . import admin
+from botwerk.infra.settings import Settings
+
 from .broker import RABBITMQ_BIN, ThrowawayBroker
 from .faults import FaultMesh
 from .processes import Processes
@@ -65,64 +56,6 @@ __all__ = [
     "chromium", "fake_slack", "free_port_fixture", "irc_user", "ircd", "sasl_ircd",
     "slack_secrets", "web_mesh", "web_url", "x_api", "x_secrets",
 ]  # fmt: skip
-
-DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
-SESSION_PREFIX = f"bwt-{uuid.uuid4().hex[:6]}"
-_namespaces = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def amqp_url() -> Iterator[str]:
-    url = os.environ.get("BOTWERK_AMQP_URL") or DEFAULT_URL
-    if (why := admin.reachable(url)) is not None:
-        message = (
-            f"no RabbitMQ at BOTWERK_AMQP_URL={url} ({why}); start one with "
-            "`rabbitmq-server -detached`"
-        )
-        if os.environ.get("BOTWERK_REQUIRE_BROKER") == "1":
-            pytest.fail(message + " (BOTWERK_REQUIRE_BROKER=1: broker tests may not skip)")
-        pytest.skip(message)
-    yield url
-    admin.sweep(url, SESSION_PREFIX)
-
-
-@pytest.fixture
-def namespace() -> str:
-    return f"{SESSION_PREFIX}-{next(_namespaces)}"
-
-
-@pytest.fixture
-def settings(namespace: str) -> Settings:
-    """Settings for one test: its own namespace, and the local broker URL (if it is used)."""
-    return Settings.load(
-        namespace=namespace,
-        amqp_url=os.environ.get("BOTWERK_AMQP_URL") or DEFAULT_URL,
-        deadline_ms=10_000,
-        publish_timeout_s=10,
-        reconnect_min_s=0.1,
-        reconnect_max_s=1.0,
-    )
-
-
-@pytest_asyncio.fixture(params=["memory", "rabbitmq"])
-async def bus(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Bus]:
-    """Each test using it runs twice: on the in-process bus and on RabbitMQ."""
-    if request.param == "memory":
-        instance: Bus = MemoryBus(settings.max_message_bytes)
-    else:
-        request.getfixturevalue("amqp_url")
-        instance = RabbitBus(settings, name=f"test {request.node.name}")
-    await instance.start()
-    yield instance
-    await instance.close()
-
-
-@pytest_asyncio.fixture
-async def rabbit_bus(amqp_url: str, settings: Settings) -> AsyncIterator[RabbitBus]:
-    instance = RabbitBus(settings, name="test")
-    await instance.start(timeout=10)
-    yield instance
-    await instance.close()
 
 
 @pytest.fixture
@@ -182,7 +115,7 @@ async def fault_mesh(
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A model store with tiny real ``charrnn``, ``word2vec`` and ``chat`` models; its URL."""
-    from .tiny import build_tiny_store
+    from tests.support.tiny import build_tiny_store
 
     return build_tiny_store(tmp_path_factory.mktemp("models"))
 
@@ -190,7 +123,7 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def cornell_dir(tmp_path: Path) -> Path:
     """A fresh tiny Cornell corpus in the test's tmp_path; what it reads as is ``EXPECTED``."""
-    from .cornell import write_cornell
+    from tests.support.cornell import write_cornell
 
     return write_cornell(tmp_path)
 

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .clikit import command_settings, friendly, publish, store
-from .settings import Settings
+from botwerk.infra.settings import Settings
+
+from .kit import command_settings, friendly, publish, store
 
 if TYPE_CHECKING:
-    from workers.chat.dialogs import Dialog, Pair
-    from workers.store import TrainResult
+    from botwerk.workers.chat.dialogs import Dialog, Pair
+    from botwerk.workers.store import TrainResult
 
 
 @click.command("cornell")
@@ -45,8 +46,8 @@ def corpus_cornell(
 
     FOLDER holds movie_lines.txt (or is the folder the corpus's zip was unpacked in).
     """
-    from workers.chat.cornell import cornell_folder
-    from workers.chat.dialogs import load_dialogs
+    from botwerk.workers.chat.cornell import cornell_folder
+    from botwerk.workers.chat.dialogs import load_dialogs
 
     dialogs, notes = load_dialogs(cornell_folder(folder), genre)
     for note in notes:
@@ -128,7 +129,7 @@ def train_chat(corpus: str, name: str, genres: tuple[str, ...], rl: bool, start:
     fine-tuned by self-critical sequence training on the same corpus and stored as the next
     version of --name; its epoch 0 is where it started.
     """
-    from workers.chat.dialogs import load_dialogs, pairs
+    from botwerk.workers.chat.dialogs import load_dialogs, pairs
 
     given = {k: v for k, v in options.items() if v is not None}
     if rl and (shaping := sorted(set(given) & set(CE_ONLY))):
@@ -144,8 +145,8 @@ def train_chat(corpus: str, name: str, genres: tuple[str, ...], rl: bool, start:
         result = _finetune(settings, pairs(dialogs), start or name, workdir, given, samples,
                            reward, seconds)  # fmt: skip
     else:
-        from workers.chat.model import ChatConfig
-        from workers.chat.train import train
+        from botwerk.workers.chat.model import ChatConfig
+        from botwerk.workers.chat.train import train
 
         result = train(pairs(dialogs), workdir or Path("runs") / name, ChatConfig(**given),
                        device=settings.device, max_seconds=seconds)  # fmt: skip
@@ -155,7 +156,7 @@ def train_chat(corpus: str, name: str, genres: tuple[str, ...], rl: bool, start:
 def _finetune(settings: Settings, found: list[Pair], start: str, workdir: Path | None,
               given: dict[str, Any], samples: int, reward: str,
               seconds: float | None) -> TrainResult:  # fmt: skip
-    from workers.chat.rl import SCSTConfig, finetune
+    from botwerk.workers.chat.rl import SCSTConfig, finetune
 
     stored = store(settings).open(start, kind="chat")
     spec = stored.manifest
@@ -180,8 +181,8 @@ def _finetune(settings: Settings, found: list[Pair], start: str, workdir: Path |
 @friendly
 def reply(name: str, text: str, **options: Any) -> None:
     """Answer TEXT with the chat model stored as NAME[@VERSION], here, with no broker."""
-    from schemas import validate
-    from workers.chat.serve import ChatInput, ChatModel
+    from botwerk.schemas import validate
+    from botwerk.workers.chat.serve import ChatInput, ChatModel
 
     request = validate({"text": text, **options}, ChatInput, "option")
     model = ChatModel(command_settings(), name)

@@ -8,7 +8,7 @@
 ...     verdict = await mesh.verdict()     # after a final drain
 ...     assert verdict.clean
 
-The worker serves :class:`infra.testing.models.LedgerEcho` under the name ``echo`` and the core
+The worker serves :class:`tests.support.models.LedgerEcho` under the name ``echo`` and the core
 runs the demo bot, so each ledger id goes transport -> core -> worker -> core -> transport.
 Role processes log JSON lines, so a test can time when each noticed a fault.
 """
@@ -23,19 +23,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from schemas import Reply
+from botwerk.infra.bus import Delivery
+from botwerk.infra.rabbit import RabbitBus
+from botwerk.infra.settings import Settings
+from botwerk.infra.topology import Names
+from botwerk.schemas import Reply
+from botwerk.testing.chat import ChatClient
 
-from ..bus import Delivery
-from ..rabbit import RabbitBus
-from ..settings import Settings
-from ..topology import Names
 from .broker import ThrowawayBroker
-from .chat import ChatClient
 from .ledger import Ledger, Verdict
 from .processes import Processes
 from .waiting import collect
 
-WORKER = ("worker", "infra.testing.models:LedgerEcho", "--name", "echo")
+WORKER = ("worker", "tests.support.models:LedgerEcho", "--name", "echo")
 CORE = ("core", "demo")
 
 

@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import admin
+from botwerk.testing import admin
+
 from .ports import free_port
 
 RABBITMQ_BIN = Path(os.environ.get("BOTWERK_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))

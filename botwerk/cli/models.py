@@ -21,11 +21,11 @@ from typing import Any
 
 import click
 
-from schemas import validate
+from botwerk.schemas import validate
 
-from .chatcli import corpus_cornell, reply, train_chat
-from .clikit import EXISTING, friendly, publish, store
-from .clikit import command_settings as _settings
+from .chat import corpus_cornell, reply, train_chat
+from .kit import EXISTING, friendly, publish, store
+from .kit import command_settings as _settings
 
 
 @click.group()
@@ -58,9 +58,9 @@ def train_charrnn(corpus: Path, name: str, workdir: Path | None, max_minutes: fl
     perplexity and samples at several temperatures; a checkpoint is kept every epoch, and
     running the same command again resumes from it.
     """
-    from workers.charrnn.model import CharRNNConfig
-    from workers.charrnn.train import train as run
-    from workers.corpora import load_text
+    from botwerk.workers.charrnn.model import CharRNNConfig
+    from botwerk.workers.charrnn.train import train as run
+    from botwerk.workers.corpora import load_text
 
     settings = _settings()
     config = CharRNNConfig(**sizes)
@@ -84,8 +84,8 @@ def train_charrnn(corpus: Path, name: str, workdir: Path | None, max_minutes: fl
 @friendly
 def train_word2vec(corpus: Path, name: str, **options: Any) -> None:
     """Word vectors with gensim's Word2Vec; CORPUS has one sentence per line."""
-    from workers.word2vec.train import Word2VecConfig
-    from workers.word2vec.train import train as run
+    from botwerk.workers.word2vec.train import Word2VecConfig
+    from botwerk.workers.word2vec.train import train as run
 
     settings = _settings()
     with tempfile.TemporaryDirectory() as out:
@@ -118,7 +118,7 @@ def list_models() -> None:
 @friendly
 def demo_models(seconds: float | None) -> None:
     """Train the demo models that `botwerk up` uses, unless the store has them already."""
-    from workers.demo import TRAINERS, ensure_demo_models
+    from botwerk.workers.demo import TRAINERS, ensure_demo_models
 
     settings = _settings()
     trained = ensure_demo_models(settings, list(TRAINERS), seconds=seconds)
@@ -135,7 +135,7 @@ def demo_models(seconds: float | None) -> None:
 @friendly
 def import_model(file: Path, kind: str, name: str, binary: bool | None, limit: int | None) -> None:
     """Store pre-trained vectors in word2vec text or binary format (GoogleNews-style)."""
-    from workers.word2vec.train import import_vectors
+    from botwerk.workers.word2vec.train import import_vectors
 
     settings = _settings()
     with tempfile.TemporaryDirectory() as out:
@@ -153,7 +153,7 @@ def import_model(file: Path, kind: str, name: str, binary: bool | None, limit: i
 @friendly
 def generate(name: str, prime: str, **options: Any) -> None:
     """Continue PRIME with the char-RNN stored as NAME[@VERSION], here, with no broker."""
-    from workers.charrnn.serve import CharRNNInput, CharRNNModel
+    from botwerk.workers.charrnn.serve import CharRNNInput, CharRNNModel
 
     request = validate({"prime": prime, **options}, CharRNNInput, "option")
     model = CharRNNModel(_settings(), name)
@@ -170,7 +170,7 @@ def generate(name: str, prime: str, **options: Any) -> None:
 @friendly
 def similar(name: str, words: tuple[str, ...], negative: tuple[str, ...], topn: int) -> None:
     """Words nearest to WORDS (minus --negative ones) in the vectors stored as NAME."""
-    from workers.word2vec.serve import Word2VecInput, Word2VecModel
+    from botwerk.workers.word2vec.serve import Word2VecInput, Word2VecModel
 
     query = validate(
         {"op": "most_similar", "positive": words, "negative": negative, "topn": topn},
@@ -198,7 +198,7 @@ def corpus() -> None:
 @friendly
 def corpus_wiki(dump: Path, out: Path, headings: bool) -> None:
     """Extract the articles of a Wikipedia XML dump (.xml.bz2) as plain text into OUT."""
-    from workers.corpora import write_wiki_text
+    from botwerk.workers.corpora import write_wiki_text
 
     count = write_wiki_text(dump, out, headings=headings)
     click.echo(f"wrote {count} articles to {out}")

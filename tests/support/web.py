@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .. import topology
-from . import admin
+from botwerk.infra import topology
+from botwerk.testing import admin
+from botwerk.testing.plugin import SESSION_PREFIX
+
 from .ports import free_port
 from .processes import Processes
 
@@ -66,7 +68,6 @@ def free_port_fixture() -> int:
 
 @pytest.fixture(scope="module")
 def web_mesh(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebMesh]:
-    from .plugin import SESSION_PREFIX  # here, not at the top: the plugin imports this module
 
     namespace = f"{SESSION_PREFIX}-web-{uuid.uuid4().hex[:6]}"
     port = free_port()

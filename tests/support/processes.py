@@ -13,12 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The repository root: a role started with a sabotage, or serving a model of the harness,
+# imports ``tests.support`` in its own process.
+REPO = Path(__file__).resolve().parents[2]
+
 
 class Processes:
     """Starts roles with one environment; stops whatever is left at the end."""
 
     def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = {**os.environ, **env}
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        self.env = {**os.environ, "PYTHONPATH": path, **env}
         self.logs = logs
         self.running: list[subprocess.Popen[str]] = []
         self._count = 0
@@ -28,14 +33,14 @@ class Processes:
     ) -> subprocess.Popen[str]:
         """``botwerk ARGS...`` in the background; its stderr goes to a log file.
 
-        ``sabotage`` names protections to switch off (:mod:`infra.testing.sabotage`).
+        ``sabotage`` names protections to switch off (:mod:`tests.support.sabotage`).
         """
         self._count += 1
         name = "-".join(args)[:40].replace("/", "_").replace(":", "_")
         log = self.logs / f"{self._count:02d}-{name}{'-' + sabotage if sabotage else ''}.log"
-        command = ["-m", "infra.cli"]
+        command = ["-m", "botwerk"]
         if sabotage:
-            command = ["-m", "infra.testing.sabotage", sabotage, "--"]
+            command = ["-m", "tests.support.sabotage", sabotage, "--"]
         proc = subprocess.Popen(
             [sys.executable, *command, *args],
             env=self.env,

@@ -14,8 +14,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from cores.bot import Context
-from schemas import Inbound, User
+from botwerk.cores.bot import Context
+from botwerk.schemas import Inbound, User
 
 
 class CannedModel:

@@ -17,22 +17,22 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workers.store import ModelStore
+from botwerk.workers.store import ModelStore
 
 if TYPE_CHECKING:
-    from workers.store import TrainResult
+    from botwerk.workers.store import TrainResult
 
 CHARRNN_SECONDS = 8.0
 
 
 def build_tiny_store(folder: Path) -> str:
     """Train both tiny models into a store at ``folder``; the store's URL."""
-    from workers.charrnn.model import CharRNNConfig
-    from workers.charrnn.train import train as train_charrnn
-    from workers.corpora import load_text
-    from workers.demo import CORPUS, demo_corpus
-    from workers.word2vec.train import DEMO_CONFIG
-    from workers.word2vec.train import train as train_word2vec
+    from botwerk.workers.charrnn.model import CharRNNConfig
+    from botwerk.workers.charrnn.train import train as train_charrnn
+    from botwerk.workers.corpora import load_text
+    from botwerk.workers.demo import CORPUS, demo_corpus
+    from botwerk.workers.word2vec.train import DEMO_CONFIG
+    from botwerk.workers.word2vec.train import train as train_word2vec
 
     store = ModelStore(f"file://{folder}")
     config = CharRNNConfig(embed=16, hidden=64, layers=1, dropout=0.0, seq_len=64, epochs=2)
@@ -53,9 +53,9 @@ def build_tiny_store(folder: Path) -> str:
 
 
 def _train_chat(work: Path) -> TrainResult:
-    from workers.chat.dialogs import chatterbot_dialogs, pairs, with_genres
-    from workers.chat.model import ChatConfig
-    from workers.chat.train import train
+    from botwerk.workers.chat.dialogs import chatterbot_dialogs, pairs, with_genres
+    from botwerk.workers.chat.model import ChatConfig
+    from botwerk.workers.chat.train import train
 
     dialogs = with_genres(chatterbot_dialogs(), ["greetings", "food", "gossip", "conversations"])
     config = ChatConfig(

@@ -15,11 +15,10 @@ import itertools
 from types import TracebackType
 from typing import ClassVar
 
-from schemas import Reply, User
-from transports.base import Gateway
-
-from ..bus import Bus
-from ..settings import Settings
+from botwerk.infra.bus import Bus
+from botwerk.infra.settings import Settings
+from botwerk.schemas import Reply, User
+from botwerk.transports.base import Gateway
 
 _clients = itertools.count()
 

@@ -1,0 +1,5 @@
+"""``python -m botwerk``: the ``botwerk`` command."""
+
+from botwerk.cli import main
+
+main()

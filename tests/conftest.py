@@ -1,0 +1,3 @@
+"""The project's own fixtures (the shipped ones come from the botwerk pytest plugin)."""
+
+pytest_plugins = ["tests.support.plugin"]
