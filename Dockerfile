@@ -8,6 +8,8 @@ COPY infra infra
 COPY workers workers
 COPY cores cores
 COPY transports transports
+# The installed package: the command line and the links botwerk/<folder> -> ../<folder>.
+COPY botwerk botwerk
 # torch's CPU build first, so `pip install .` finds torch==2.13.0 satisfied and pulls no CUDA.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 RUN pip install '.[all]'  # with every platform bridge's SDK

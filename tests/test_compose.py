@@ -73,3 +73,10 @@ def test_the_image_installs_the_project_without_pulling_an_unpinned_torch():
     assert "pip install '.[all]'" in dockerfile
     assert 'ENTRYPOINT ["botwerk"]' in dockerfile
     assert "torch" not in dockerfile or "torch==" in dockerfile
+
+
+def test_the_image_copies_every_folder_the_package_is_made_of():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    folders = ["botwerk", *(p.name for p in (ROOT / "botwerk").iterdir() if p.is_symlink())]
+    for folder in folders:
+        assert f"COPY {folder} {folder}" in dockerfile, f"the image lacks {folder}/"
