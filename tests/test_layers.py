@@ -7,6 +7,7 @@ the copy with this project's contracts: the run must fail and name the import.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,3 +64,16 @@ def test_an_import_cycle_breaks_the_acyclic_contract(tmp_path):
     result = lint(tmp_path)
     assert result.returncode != 0
     assert "No cycles are allowed in botwerk.infra" in result.stdout
+
+
+BARE = re.compile(r"^\s*(?:from|import) (?:schemas|infra|cores|transports|workers)\b", re.M)
+
+
+def test_nothing_imports_a_folder_by_its_bare_name():
+    """``import infra`` works in a checkout only, and loads a second copy of every module."""
+    folders = ["botwerk/cli", "botwerk/testing", "schemas", "infra", "cores", "transports",
+               "workers", "tests", "bench", "docs"]  # fmt: skip
+    files = [path for folder in folders for path in (ROOT / folder).rglob("*.py")]
+    bare = [f"{path.relative_to(ROOT)}: {m.group(0).strip()}" for path in files
+            for m in BARE.finditer(path.read_text())]  # fmt: skip
+    assert not bare, "import botwerk.<folder> instead:\n" + "\n".join(bare)
