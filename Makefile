@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint unit faults bench clean
+.PHONY: run test lint doctest unit faults bench clean
+
+# Docstring examples run as tests (`make doctest`), every module of the package; the others
+# are prose. tests/test_doctests.py fails on a `>>>` anywhere this does not run.
+DOCTESTS := botwerk
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -15,13 +19,16 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed          ## the whole mesh in one process: type, and the demo bot answers
 	$(BIN)/botwerk up
 
-test: lint unit                  ## everything CI runs
+test: lint doctest unit          ## everything CI runs
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+doctest: $(VENV)/.installed      ## the `>>>` examples in docstrings (seconds)
+	$(BIN)/pytest --doctest-modules -p no:cacheprovider -q $(DOCTESTS)
 
 unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
 	$(BIN)/pytest

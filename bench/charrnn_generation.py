@@ -30,8 +30,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from botwerk.workers.charrnn.config import DEMO_CONFIG
 from botwerk.workers.charrnn.generate import Generator
-from botwerk.workers.charrnn.model import DEMO_CONFIG
 from botwerk.workers.charrnn.serve import CharRNNInput
 from botwerk.workers.charrnn.train import train
 from botwerk.workers.store import ModelStore

@@ -29,10 +29,11 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from botwerk.workers.chat.config import DEMO_CONFIG
 from botwerk.workers.chat.decode import Answer, Ask, Responder
-from botwerk.workers.chat.dialogs import chatterbot_dialogs, pairs
-from botwerk.workers.chat.model import DEMO_CONFIG
 from botwerk.workers.chat.train import train
+from botwerk.workers.corpora.chatterbot import chatterbot_dialogs
+from botwerk.workers.corpora.dialogs import pairs
 from botwerk.workers.store import ModelStore
 
 CONCURRENCY = (1, 8, 32)

@@ -20,20 +20,21 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import torch
+from msgspec.structs import replace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from botwerk.workers.chat.config import DEMO_CONFIG, SCSTConfig
 from botwerk.workers.chat.data import grouped, prepare
 from botwerk.workers.chat.decode import Responder
-from botwerk.workers.chat.dialogs import chatterbot_dialogs, pairs
-from botwerk.workers.chat.model import DEMO_CONFIG
 from botwerk.workers.chat.reward import bleu
-from botwerk.workers.chat.rl import SCSTConfig, finetune, mean_greedy_reward
+from botwerk.workers.chat.rl import finetune, mean_greedy_reward
 from botwerk.workers.chat.train import train
+from botwerk.workers.corpora.chatterbot import chatterbot_dialogs
+from botwerk.workers.corpora.dialogs import pairs
 from botwerk.workers.store import TrainResult
 
 

@@ -42,7 +42,8 @@ from botwerk.infra.rpc import Replies, Rpc
 from botwerk.infra.settings import Settings
 from botwerk.testing import admin
 from botwerk.workers.store import ModelStore
-from botwerk.workers.word2vec.train import DEMO_CONFIG, import_vectors, train
+from botwerk.workers.word2vec.config import DEMO_CONFIG
+from botwerk.workers.word2vec.train import import_vectors, train
 from botwerk.workers.word2vec.vectors import Vectors
 from tests.support.processes import Processes
 

@@ -8,8 +8,8 @@ Talking to it::
     you: cat vs dog                       annalogue: cat and dog are 76% similar: closely related.
     you: which doesn't belong: a, b, c    annalogue: The odd one out is c (only 9% like the rest).
 
-:mod:`cores.annalogue_parse` reads the message (every pattern and its limits are listed
-there); this module asks the model and words the answer. Scores are the model's cosine
+:mod:`botwerk.cores.annalogue_parse` reads the message (every pattern and its limits are
+listed there); this module asks the model and words the answer. Scores are the model's cosine
 similarities shown as percentages. When the best one is below :data:`SURE_AT`, or the second
 best is within :data:`CLOSE` of it, the reply hedges and lists alternatives:
 "probably X (52%), or maybe Y (50%), Z (47%)". A missing model or a timeout raises
@@ -23,13 +23,11 @@ RemoteError, which the core turns into a sentence. Options, in botwerk.toml::
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import msgspec
+from msgspec import UnsetType
 
-from botwerk.infra.settings import Settings
-
-from .annalogue_parse import (
+from botwerk.cores.annalogue_parse import (
     RELATIONS,
     Analogy,
     Arithmetic,
@@ -42,7 +40,15 @@ from .annalogue_parse import (
     Similarity,
     parse,
 )
-from .bot import Bot, Context, bot_options, command, fallback
+from botwerk.cores.bot import Bot, Context, bot_options, command, fallback
+from botwerk.infra.settings import Settings
+from botwerk.schemas.models.word2vec import (
+    MAX_TOPN,
+    MIN_TOPN,
+    WORDS,
+    Row,
+    Word2VecOutput,
+)
 
 # What Annalogue says, in one place.
 HELP = f"""\
@@ -60,6 +66,7 @@ NOT_UNDERSTOOD = (
 UNKNOWN_WORD = "I don't know the word {words}."
 UNKNOWN_WORDS = "I don't know the words {words}."
 NEED_THREE = "Give me at least three words to compare, like `which doesn't belong: cat, dog, car`."
+TOO_MANY = "That's a lot to compare; give me at most {limit} words."
 NO_ANSWER = "I couldn't find an answer to that."
 NEIGHBOURS = "Closest to {term}: {items}."
 ARITHMETIC = "{expression} = {answer}."
@@ -81,6 +88,7 @@ UNRELATED = "hardly related"
 SURE_AT = 0.5  # a best score below this is a guess
 CLOSE = 0.05  # a runner-up this close to the best makes the best a guess
 ALTERNATIVES = 2  # guesses listed after a hedged best
+FEWEST, MOST = WORDS["odd_one_out"]  # terms the model compares at once
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -90,8 +98,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     topn: int = 5
 
     def __post_init__(self) -> None:
-        if not 1 <= self.topn <= 100:
-            raise ValueError("topn must be a whole number from 1 to 100")
+        if not MIN_TOPN <= self.topn <= MAX_TOPN:
+            raise ValueError(f"topn must be a whole number from {MIN_TOPN} to {MAX_TOPN}")
 
 
 class Annalogue(Bot):
@@ -113,10 +121,12 @@ class Annalogue(Bot):
             return NOT_UNDERSTOOD
         if isinstance(query, Help):
             return HELP
-        if isinstance(query, OddOneOut) and len(query.terms) < 3:
+        if isinstance(query, OddOneOut) and len(query.terms) < FEWEST:
             return NEED_THREE
+        if isinstance(query, OddOneOut) and len(query.terms) > MOST:
+            return TOO_MANY.format(limit=MOST)
         outputs = await self.ask(ctx, query)
-        unknown = [str(word) for word in outputs.get("unknown") or ()]
+        unknown = outputs.unknown
         if (
             isinstance(query, Relation)
             and query.example
@@ -125,23 +135,25 @@ class Annalogue(Bot):
         ):
             query = replace(query, example=None)  # the model lacks the table's words: no analogy
             outputs = await self.ask(ctx, query)
-            unknown = [str(word) for word in outputs.get("unknown") or ()]
+            unknown = outputs.unknown
         return unknown_words(unknown) if unknown else reply(query, outputs)
 
-    async def ask(self, ctx: Context, query: ModelQuery) -> dict[str, Any]:
+    async def ask(self, ctx: Context, query: ModelQuery) -> Word2VecOutput:
         """The model's outputs for ``query``; RemoteError propagates to the core."""
-        return await ctx.infer(self.config.model, **query.inputs(self.config.topn))
+        return await ctx.infer(self.config.model, query.request(self.config.topn))
 
 
-def reply(query: ModelQuery, outputs: dict[str, Any]) -> str:
+def reply(query: ModelQuery, outputs: Word2VecOutput) -> str:
     """The sentence answering ``query`` from the model's ``outputs`` (all terms known)."""
     if isinstance(query, Similarity):
-        return similarity(query, float(outputs["similarity"]))
+        if isinstance(outputs.similarity, UnsetType):
+            return NO_ANSWER
+        return similarity(query, outputs.similarity)
     if isinstance(query, Frequency):
-        return frequency(query, outputs.get("results", []))
+        return frequency(query, outputs.results or [])
     if isinstance(query, OddOneOut):
         return odd_one_out(outputs)
-    scored = [(show(str(row[0])), float(row[1])) for row in outputs.get("results", [])]
+    scored = [(show(str(row[0])), float(row[1])) for row in outputs.results or []]
     if not scored:
         return NO_ANSWER
     if isinstance(query, Neighbours):
@@ -174,14 +186,14 @@ def relation(query: Relation, scored: list[tuple[str, float]]) -> str:
     return RELATION.format(relation=query.relation, subject=query.subject, answer=answer)
 
 
-def odd_one_out(outputs: dict[str, Any]) -> str:
+def odd_one_out(outputs: Word2VecOutput) -> str:
     scored = sorted(
-        ((show(str(row[0])), float(row[1])) for row in outputs.get("scores", [])),
+        ((show(term), score) for term, score in outputs.scores or []),
         key=lambda pair: pair[1],  # least like the rest first
     )
     if not scored:
-        word = outputs.get("word")
-        return ODD_ONE_OUT.format(answer=show(str(word))) if word else NO_ANSWER
+        word = outputs.word
+        return ODD_ONE_OUT.format(answer=show(word)) if word else NO_ANSWER
     return ODD_ONE_OUT.format(answer=best_guess(scored, ODD_SCORED, lowest=True))
 
 
@@ -190,7 +202,7 @@ def similarity(query: Similarity, cosine: float) -> str:
     return SIMILARITY.format(x=query.x, y=query.y, percent=percent(cosine), verdict=verdict)
 
 
-def frequency(query: Frequency, rows: list[list[Any]]) -> str:
+def frequency(query: Frequency, rows: list[Row]) -> str:
     if not rows:
         return NO_ANSWER
     _, count, rank = rows[0]

@@ -26,6 +26,10 @@ Terms are whole words or phrases of up to four words ("new york"), sent as writt
 resolves them. The minus rule: ``-`` subtracts only with a space (or the start of the text)
 before it, so "X-Men" and "well-known" are single terms while "spider-man - man" and
 "king -man" subtract. ``+`` always adds. Anything else (a long sentence) gives None.
+
+Each query the model answers builds its request (``request(topn)``, a
+:class:`~botwerk.schemas.models.word2vec.Word2VecInput`); ``inputs(topn)`` is that request's
+map, as sent.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from botwerk.schemas.models.word2vec import Word2VecInput
 
 MAX_TERM_WORDS = 4
 TRIM = " \t\r\n\"'`\u201c\u201d\u2018\u2019.,;:!?=()[]{}"  # taken off both ends of every term
@@ -65,85 +71,93 @@ class Help:
     """The user asked how to talk to the bot."""
 
 
+class _Asks:
+    """A query the model answers: its request, and that request's map."""
+
+    def request(self, topn: int) -> Word2VecInput:
+        raise NotImplementedError
+
+    def inputs(self, topn: int) -> dict[str, Any]:
+        return self.request(topn).to_inputs()
+
+
 @dataclass(frozen=True)
-class Neighbours:
+class Neighbours(_Asks):
     """The words nearest to one term."""
 
     term: str
 
-    def inputs(self, topn: int) -> dict[str, Any]:
-        return {"op": "most_similar", "positive": [self.term], "negative": [], "topn": topn}
+    def request(self, topn: int) -> Word2VecInput:
+        return Word2VecInput.most_similar([self.term], topn=topn)
 
 
 @dataclass(frozen=True)
-class Arithmetic:
+class Arithmetic(_Asks):
     """``positive[0] + positive[1] ... - negative[0] ...``: the words nearest to the sum."""
 
     positive: tuple[str, ...]
     negative: tuple[str, ...]
     expression: str = field(default="", compare=False, repr=False)  # as typed: "king - man"
 
-    def inputs(self, topn: int) -> dict[str, Any]:
-        pos, neg = list(self.positive), list(self.negative)
-        return {"op": "most_similar", "positive": pos, "negative": neg, "topn": topn}
+    def request(self, topn: int) -> Word2VecInput:
+        return Word2VecInput.most_similar(self.positive, self.negative, topn)
 
 
 @dataclass(frozen=True)
-class Analogy:
+class Analogy(_Asks):
     """``a`` is to ``b`` as ``c`` is to ?"""
 
     a: str
     b: str
     c: str
 
-    def inputs(self, topn: int) -> dict[str, Any]:
-        return {"op": "analogy", "words": [self.a, self.b, self.c], "topn": topn}
+    def request(self, topn: int) -> Word2VecInput:
+        return Word2VecInput.analogy(self.a, self.b, self.c, topn)
 
 
 @dataclass(frozen=True)
-class Relation:
+class Relation(_Asks):
     """The ``relation`` of ``subject``, through ``example`` (None: a relation not in the table)."""
 
     relation: str
     subject: str
     example: tuple[str, str] | None
 
-    def inputs(self, topn: int) -> dict[str, Any]:
+    def request(self, topn: int) -> Word2VecInput:
         if self.example is None:
-            positive = [self.relation, self.subject]
-            return {"op": "most_similar", "positive": positive, "negative": [], "topn": topn}
-        return Analogy(*self.example, self.subject).inputs(topn)
+            return Word2VecInput.most_similar([self.relation, self.subject], topn=topn)
+        return Analogy(*self.example, self.subject).request(topn)
 
 
 @dataclass(frozen=True)
-class Similarity:
+class Similarity(_Asks):
     """How alike ``x`` and ``y`` are."""
 
     x: str
     y: str
 
-    def inputs(self, topn: int) -> dict[str, Any]:
-        return {"op": "similarity", "words": [self.x, self.y]}
+    def request(self, topn: int) -> Word2VecInput:
+        return Word2VecInput.similarity(self.x, self.y)
 
 
 @dataclass(frozen=True)
-class OddOneOut:
-    """Which of ``terms`` fits the others least (the bot asks for at least three)."""
+class OddOneOut(_Asks):
+    """Which of ``terms`` fits the others least (the bot checks their number first)."""
 
     terms: tuple[str, ...]
 
-    def inputs(self, topn: int) -> dict[str, Any]:
-        return {"op": "odd_one_out", "words": list(self.terms)}
+    def request(self, topn: int) -> Word2VecInput:
+        return Word2VecInput.odd_one_out(self.terms)
 
 
 @dataclass(frozen=True)
-class Frequency:
+class Frequency(_Asks):
     """How often ``term`` occurs in the model's corpus."""
 
     term: str
 
-    def inputs(self, topn: int) -> dict[str, Any]:
-        return {"op": "frequency", "words": [self.term]}
+    def request(self, topn: int) -> Word2VecInput:
+        return Word2VecInput.frequency([self.term])
 
 
 ModelQuery = Neighbours | Arithmetic | Analogy | Relation | Similarity | OddOneOut | Frequency

@@ -13,7 +13,9 @@ your last word), cut back to the last sentence end, or else the last whole word 
 Options go first, as ``key=value`` words: ``length`` (alias ``len``; characters to add,
 1-2000), ``temp`` (alias ``temperature``; above 0 and at most 5: low is safe and repetitive,
 high is wild) and ``top_k`` (alias ``k``; sample only among the k likeliest characters,
-0-1000, 0: all). Defaults come from botwerk.toml::
+0-1000, 0: all). The bounds of length and temp are the charrnn model's own
+(:mod:`botwerk.schemas.models.charrnn`); 1000 for top_k is this bot's. Defaults come from
+botwerk.toml::
 
     [bots.billybard]
     model = "charrnn"
@@ -34,35 +36,47 @@ from dataclasses import dataclass
 import msgspec
 from msgspec.structs import replace
 
+from botwerk.cores.bot import Bot, Context, bot_options, command, fallback
+from botwerk.cores.options import OptionError, Options, number
 from botwerk.infra.settings import Settings
-
-from .bot import Bot, Context, bot_options, command, fallback
-from .options import OptionError, Options, number
+from botwerk.schemas.models.charrnn import (
+    MAX_LENGTH,
+    MAX_PRIME,
+    MAX_TEMPERATURE,
+    MIN_LENGTH,
+    CharRNNInput,
+)
 
 # What BillyBard says, in one place.
 HELP = """\
 I continue whatever you start writing. Send a beginning, for example `To be, or not to be`.
 Options first, as key=value: `length=300 temp=1.2 Once upon a time`
-- length (or len): characters to add, 1-2000 (now {length})
-- temp (or temperature): above 0 and up to 5; low is safe, high is wild (now {temperature})
-- top_k (or k): pick only among the k likeliest characters, 0-1000, 0 means all (now {top_k})"""
+- length (or len): characters to add, {min_length}-{max_length} (now {length})
+- temp (or temperature): above 0 and up to {max_temperature:g}; low is safe, high is wild \
+(now {temperature})
+- top_k (or k): pick only among the k likeliest characters, 0-{max_top_k}, 0 means all \
+(now {top_k})"""
 ASK_FOR_BEGINNING = "Give me a beginning and I'll carry on, for example `Once upon a time`."
 NOTHING_TO_ADD = "I couldn't think of anything to add to that; try a longer beginning."
+TOO_LONG = "That beginning is too long for me; give me at most {limit} characters."
 UNKNOWN_OPTION = "I don't know the option {key!r}; I know length, temp and top_k (see `help`)."
 BAD_NUMBER = "{key} must be {rule}; you wrote {value!r}."
 
 MORE = "…"  # ends a reply cut at a word boundary rather than at a sentence end
 
+MAX_TOP_K = 1000  # this bot's own cap: the model takes any top_k of 0 or more
 OPTIONS = Options(
     {
-        "length": number("length", int, 1, 2000, "a whole number from 1 to 2000"),
-        "temp": number("temperature", float, 0, 5, "a number above 0 and at most 5", above=True),
-        "top_k": number("top_k", int, 0, 1000, "a whole number from 0 to 1000"),
+        "length": number("length", int, MIN_LENGTH, MAX_LENGTH,
+                         f"a whole number from {MIN_LENGTH} to {MAX_LENGTH}"),
+        "temp": number("temperature", float, 0, MAX_TEMPERATURE,
+                       f"a number above 0 and at most {MAX_TEMPERATURE:g}", above=True),
+        "top_k": number("top_k", int, 0, MAX_TOP_K, f"a whole number from 0 to {MAX_TOP_K}"),
     },
     aliases={"len": "length", "temperature": "temp", "k": "top_k"},
     unknown=UNKNOWN_OPTION,
     bad=BAD_NUMBER,
-)
+)  # fmt: skip
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 
 
@@ -123,7 +137,10 @@ class BillyBard(Bot):
     @command("help", help="how to talk to me", aliases=("?",))
     async def help(self, ctx: Context) -> str:
         c = self.config
-        return HELP.format(length=c.length, temperature=c.temperature, top_k=c.top_k)
+        return HELP.format(
+            length=c.length, temperature=c.temperature, top_k=c.top_k, min_length=MIN_LENGTH,
+            max_length=MAX_LENGTH, max_temperature=MAX_TEMPERATURE, max_top_k=MAX_TOP_K,
+        )  # fmt: skip
 
     @fallback
     async def write(self, ctx: Context) -> str:
@@ -133,11 +150,13 @@ class BillyBard(Bot):
             return str(exc)
         if not request.prime:
             return ASK_FOR_BEGINNING
+        if len(request.prime) > MAX_PRIME:
+            return TOO_LONG.format(limit=MAX_PRIME)
         c = request.config
-        outputs = await ctx.infer(
-            c.model, prime=request.prime, length=c.length, temperature=c.temperature, top_k=c.top_k
+        asked = CharRNNInput(
+            prime=request.prime, length=c.length, temperature=c.temperature, top_k=c.top_k
         )
-        continuation = str(outputs.get("text", ""))
+        continuation = (await ctx.infer(c.model, asked)).text
         if not continuation.strip():
             return NOTHING_TO_ADD
         return compose(request.prime, continuation)

@@ -38,7 +38,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 
 import msgspec
 from msgspec.structs import replace
@@ -48,7 +48,8 @@ from botwerk.infra.errors import RemoteError
 from botwerk.infra.registry import BOTS, UnknownName
 from botwerk.infra.rpc import Rpc
 from botwerk.infra.settings import ConfigError, Settings, config_path, typed_table
-from botwerk.schemas import Inbound
+from botwerk.schemas import Inbound, SchemaError
+from botwerk.schemas.models import ModelInput, ModelOutput
 
 log = logging.getLogger("botwerk.core")
 
@@ -57,6 +58,7 @@ DEADLINE_MARGIN_MS = 250  # give up on a model this early, so our apology beats 
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=msgspec.Struct)
+Out = TypeVar("Out", bound=ModelOutput)
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,33 @@ class Context:
     rpc: Rpc | None = None
     args: str = ""
 
-    async def infer(self, model: str, **inputs: Any) -> dict[str, Any]:
-        """The model's outputs for ``inputs``; :class:`RemoteError` if it cannot answer in time."""
+    @overload
+    async def infer(self, model: str, request: ModelInput[Out], /) -> Out: ...
+    @overload
+    async def infer(self, model: str, /, **inputs: Any) -> dict[str, Any]: ...
+
+    async def infer(
+        self, model: str, request: ModelInput[Any] | None = None, /, **inputs: Any
+    ) -> ModelOutput | dict[str, Any]:
+        """The model's outputs; :class:`RemoteError` if it cannot answer in time.
+
+        Typed: ``await ctx.infer("charrnn", CharRNNInput(prime="To be"))`` sends the struct's
+        map (:mod:`botwerk.schemas.models`) and reads the answer as its output type,
+        ``CharRNNOutput``; an answer that does not fit it is a ``model_error``. Untyped, for
+        a model with no contract: ``await ctx.infer("mine", text="hi")`` gives the outputs map.
+        """
         if self.rpc is None:
             raise RemoteError("no_worker", f"no bus to reach {model!r}")
+        sent = request.to_inputs() if request is not None else inputs
         deadline = self.deadline_ms - DEADLINE_MARGIN_MS
-        reply = await self.rpc.infer(model, inputs, deadline_ms=deadline)
-        return reply.outputs
+        reply = await self.rpc.infer(model, sent, deadline_ms=deadline)
+        if request is None:
+            return reply.outputs
+        try:
+            return request.Output.from_outputs(reply.outputs)
+        except SchemaError as exc:
+            why = f"the {model} model answered with outputs that do not fit its kind: {exc}"
+            raise RemoteError("model_error", why, target=model) from None
 
 
 Handler = Callable[[Context], Awaitable[str]]

@@ -15,12 +15,13 @@ Options go first, as ``key=value`` words: ``mode`` (``greedy``: the likeliest wo
 ``sample``: a draw shaped by ``temp`` and ``top_k``, ``beam``: a search ``beam`` answers
 wide), ``temp`` (alias ``temperature``; above 0 and at most 5), ``top_k`` (alias ``k``; 0 or
 more, 0: all words), ``beam`` (1-16), ``max_len`` (alias ``len``; tokens, 0-100, 0: the
-model's own limit), ``seed`` (a whole number: the same sample again) and ``genre``.
+model's own limit), ``seed`` (a whole number: the same sample again) and ``genre``. The
+bounds are the chat model's own, from :mod:`botwerk.schemas.models.chat`.
 
 Genres pick the model: a message whose ``meta`` says ``{"genre": "comedy"}`` (a web transport
 sends it) or that starts with ``genre=comedy`` is answered by the model the ``genres`` table
 names. Defaults come from botwerk.toml, and a personality is this bot under another name with
-its own table (``botwerk core jester``; see :func:`cores.bot.build_bot`)::
+its own table (``botwerk core jester``; see :func:`botwerk.cores.bot.build_bot`)::
 
     [bots.moviebot]
     model = "chat"              # the model its worker serves
@@ -54,27 +55,38 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 import msgspec
 from msgspec.structs import replace
 
+from botwerk.cores.bot import Bot, Context, bot_options, command, fallback
+from botwerk.cores.options import OptionError, Options, Rule, choice, number
 from botwerk.infra.errors import RemoteError
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Inbound
-
-from .bot import Bot, Context, bot_options, command, fallback
-from .options import OptionError, Options, Rule, choice, number
+from botwerk.schemas.models.chat import (
+    MAX_BEAM,
+    MAX_TEMPERATURE,
+    MAX_TEXT,
+    MAX_TOKENS,
+    MIN_BEAM,
+    MODES,
+    ChatInput,
+    Mode,
+)
 
 # What MovieBot says, in one place.
 HELP = """\
 I talk like people in the movies: say anything and I'll answer. {memory}
 Options first, as key=value: `mode=beam beam=8 how are you?`
 - mode: greedy (my likeliest words), sample (a gamble) or beam (a search) (now {c.mode})
-- temp (or temperature): how daring a sample is, above 0 and up to 5 (now {c.temperature})
+- temp (or temperature): how daring a sample is, above 0 and up to {max_temperature:g} \
+(now {c.temperature})
 - top_k (or k): sample only among the k likeliest words, 0 means all (now {c.top_k})
-- beam: how many answers a beam search weighs, 1-16 (now {c.beam})
-- max_len (or len): the longest answer in tokens, 0-100, 0 means no limit of mine (now {c.max_len})
+- beam: how many answers a beam search weighs, {min_beam}-{max_beam} (now {c.beam})
+- max_len (or len): the longest answer in tokens, 0-{max_tokens}, 0 means no limit of mine \
+(now {c.max_len})
 - seed: a whole number, to get the same sample again
 - genre: {genres}"""
 MEMORY_ON = (
@@ -96,22 +108,25 @@ UNKNOWN_OPTION = (
 )
 BAD_VALUE = "{key} must be {rule}; you wrote {value!r}."
 
-MAX_TEXT = 2000  # characters of one message; the chat worker refuses more
 GENRE = "genre"  # the Inbound.meta key a transport sets to pick a genre
+# The chat model takes any top_k and seed of 0 or more; these caps keep them machine integers.
+MAX_TOP_K, MAX_SEED = 2**31 - 1, 2**63 - 1
 OPTIONS = Options(
     {
-        "mode": choice("mode", ("greedy", "sample", "beam"), "greedy, sample or beam"),
-        "temp": number("temperature", float, 0, 5, "a number above 0 and at most 5", above=True),
-        "top_k": number("top_k", int, 0, 2**31 - 1, "a whole number, 0 or more"),
-        "beam": number("beam", int, 1, 16, "a whole number from 1 to 16"),
-        "max_len": number("max_len", int, 0, 100, "a whole number from 0 to 100"),
-        "seed": number("seed", int, 0, 2**63 - 1, "a whole number, 0 or more"),
+        "mode": choice("mode", MODES, ", ".join(MODES[:-1]) + f" or {MODES[-1]}"),
+        "temp": number("temperature", float, 0, MAX_TEMPERATURE,
+                       f"a number above 0 and at most {MAX_TEMPERATURE:g}", above=True),
+        "top_k": number("top_k", int, 0, MAX_TOP_K, "a whole number, 0 or more"),
+        "beam": number("beam", int, MIN_BEAM, MAX_BEAM,
+                       f"a whole number from {MIN_BEAM} to {MAX_BEAM}"),
+        "max_len": number("max_len", int, 0, MAX_TOKENS, f"a whole number from 0 to {MAX_TOKENS}"),
+        "seed": number("seed", int, 0, MAX_SEED, "a whole number, 0 or more"),
         "genre": Rule("genre", str.lower, bool, "the name of a genre (see `genre`)"),
     },
     aliases={"temperature": "temp", "k": "top_k", "len": "max_len"},
     unknown=UNKNOWN_OPTION,
     bad=BAD_VALUE,
-)
+)  # fmt: skip
 
 Key = tuple[str, str, str | None]  # (transport, conversation, thread): one conversation
 
@@ -181,18 +196,17 @@ def genre_list(config: Config) -> str:
     return GENRES.format(genres=listed, example=genres[0])
 
 
-def inputs(request: Request, context: str) -> dict[str, Any]:
-    """What the chat worker is sent: ``context`` and ``seed`` only when there are some."""
+def chat_input(request: Request, context: str) -> ChatInput:
+    """What the chat worker is sent (``context`` and ``seed`` travel only when there are some).
+
+    A context longer than the model takes keeps its end: the words nearest ``text``.
+    """
     c = request.config
-    sent: dict[str, Any] = {
-        "text": request.text, "mode": c.mode, "temperature": c.temperature,
-        "top_k": c.top_k, "beam": c.beam, "max_len": c.max_len,
-    }  # fmt: skip
-    if context:
-        sent["context"] = context
-    if request.seed is not None:
-        sent["seed"] = request.seed
-    return sent
+    return ChatInput(
+        text=request.text, context=context[-MAX_TEXT:], mode=cast(Mode, c.mode),  # OPTIONS checked
+        temperature=c.temperature, top_k=c.top_k, beam=c.beam, max_len=c.max_len,
+        seed=request.seed,
+    )  # fmt: skip
 
 
 def conversation(message: Inbound) -> Key:
@@ -253,7 +267,10 @@ class MovieBot(Bot):
         c = self.config
         minutes = f"{c.forget_after_s / 60:.3g}"
         memory = MEMORY_ON.format(minutes=minutes) if c.context else MEMORY_OFF
-        return HELP.format(c=c, memory=memory, genres=genre_list(c))
+        return HELP.format(
+            c=c, memory=memory, genres=genre_list(c), max_temperature=MAX_TEMPERATURE,
+            min_beam=MIN_BEAM, max_beam=MAX_BEAM, max_tokens=MAX_TOKENS,
+        )  # fmt: skip
 
     @command("forget", help="forget what we said and start over", aliases=("reset",))
     async def forget(self, ctx: Context) -> str:
@@ -284,12 +301,12 @@ class MovieBot(Bot):
         key = conversation(ctx.message)
         context = self.turns.recall(key) if self.config.context else ""
         try:
-            outputs = await ctx.infer(request.model, **inputs(request, context))
+            outputs = await ctx.infer(request.model, chat_input(request, context))
         except RemoteError as exc:
             if exc.code != "timeout":
                 raise  # the core words the rest: no worker, busy, model error
             return TOO_SLOW
-        line = str(outputs.get("text", "")).strip()
+        line = outputs.text.strip()
         if not line:
             self.turns.forget(key)  # the model's own last line is gone: start afresh
             return NOTHING_TO_SAY

@@ -10,7 +10,7 @@
 ({'temperature': 1.2}, 'Once upon a time')
 >>> OPTIONS.parse("temp=9 hi")
 Traceback (most recent call last):
-OptionError: temp must be a number above 0 and at most 5; you wrote '9'.
+botwerk.cores.options.OptionError: temp must be a number above 0 and at most 5; you wrote '9'.
 
 A bot keeps its sentences (``unknown``, ``bad``) in its own strings block and its defaults in
 a config struct whose ``__post_init__`` calls :meth:`Options.check`, so a value in

@@ -1,35 +1,39 @@
 """The core role: one bot's logic between its inbound queue and the models.
 
->>> core = Core(bus, settings, DemoBot(settings))
->>> await core.start()
+Used like this::
+
+    core = Core(bus, settings, DemoBot(settings))
+    await core.start()
 
 Cores of one bot compete on ``{ns}.core.<bot>``. For each inbound message the core runs the
 bot, publishes the reply to the message's ``reply_to`` (``correlation_id`` = the inbound
 ``message_id``), waits for the broker's confirm, and only then acks: a core killed midway
 leaves the message to another core. A message whose deadline already passed is
-dead-lettered unstarted (its transport has already said "took too long"). Cores hold no
+dead-lettered unstarted (its transport has already said "took too long"). That request
+path is :class:`~botwerk.infra.responder.Responder`, shared with the workers. Cores hold no
 models, so restarting one reloads nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from msgspec.structs import replace
 
+from botwerk.cores.bot import Bot, Context
 from botwerk.infra import messages, topology
-from botwerk.infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
-from botwerk.infra.consumer import typed_handler
-from botwerk.infra.errors import DeadLetter, RemoteError, TooLarge
+from botwerk.infra.bus import Bus, Delivery, Subscription
+from botwerk.infra.errors import RemoteError, TooLarge
 from botwerk.infra.events import announce
+from botwerk.infra.responder import Asked, Responder
 from botwerk.infra.rpc import Replies, Rpc
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Inbound, Reply
 
-from .bot import Bot, Context
-
 log = logging.getLogger("botwerk.core")
+
+INBOUND = Asked("inbound message", "the core started")
+"""How a core's dead-letter reasons name what it was asked."""
 
 
 class Core:
@@ -46,17 +50,18 @@ class Core:
         queue = self.names.reply_queue(self.role, f"{bot.name}-{settings.instance}")
         self.replies = Replies(bus, self.names, queue, max_bytes=settings.max_message_bytes)
         self.rpc = Rpc(bus, self.names, self.replies)
+        self.responder = Responder(
+            bus, self.names, Inbound, self._on_message, asked=INBOUND,
+            too_large=_too_long, max_bytes=settings.max_message_bytes,
+        )  # fmt: skip
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
         limits = topology.Limits(self.settings.delivery_limit, self.settings.max_queue_length)
         await self.bus.declare(topology.for_core(self.names, self.bot.name, limits))
         await self.replies.start()
-        handler = typed_handler(
-            self.bus, self.names, (Inbound,), self._on_message,
-            max_bytes=self.settings.max_message_bytes,
-        )  # fmt: skip
         queue = self.names.core_queue(self.bot.name)
+        handler = self.responder.handler()
         self._subscription = await self.bus.consume(queue, handler, prefetch=self.settings.prefetch)
         await announce(self.bus, self.names, self.role, self.bot.name, self.settings.instance, True)
         log.info("bot %s answering %s", self.bot.name, queue)
@@ -69,22 +74,10 @@ class Core:
             self.bus, self.names, self.role, self.bot.name, self.settings.instance, False
         )
 
-    async def _on_message(self, message: Inbound, delivery: Delivery) -> None:
-        reply_to = delivery.message.reply_to
+    async def _on_message(self, message: Inbound, delivery: Delivery) -> Reply:
         deadline = delivery.deadline_ms
-        if not reply_to:
-            raise DeadLetter("inbound message without reply_to: nowhere to answer")
-        if deadline is None:
-            raise DeadLetter(f"inbound message without {MISSING_DEADLINE}")
-        if delivery.expired():
-            raise DeadLetter("deadline passed before the core started")
-        reply = await self.answer(message, deadline)
-        out = partial(Outgoing.of, correlation_id=delivery.message.message_id, trace=delivery.trace)
-        try:
-            await self.bus.publish("", reply_to, out(reply))
-        except TooLarge:
-            apology = replace(reply, text=messages.ANSWER_TOO_LONG, error="model_error")
-            await self.bus.publish("", reply_to, out(apology))
+        assert deadline is not None  # the responder dead-letters a message without one
+        return await self.answer(message, deadline)
 
     async def answer(self, message: Inbound, deadline_ms: int) -> Reply:
         """The bot's reply to ``message``, or a sentence saying what went wrong."""
@@ -108,3 +101,8 @@ class Core:
             error=error,
             meta=message.meta,
         )
+
+
+def _too_long(reply: Reply, exc: TooLarge) -> Reply:
+    """What the user gets instead of a reply over the size cap."""
+    return replace(reply, text=messages.ANSWER_TOO_LONG, error="model_error")

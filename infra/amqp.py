@@ -16,9 +16,9 @@ import pika
 from pika import spec
 from pika.channel import Channel
 
-from .bus import Delivery, Handler, Outgoing, Settlement
-from .errors import BusError
-from .topology import Binding, Declarable, Exchange, Queue
+from botwerk.infra.bus import Delivery, Handler, Outgoing, Settlement
+from botwerk.infra.errors import BusError
+from botwerk.infra.topology import Binding, Declarable, Exchange, Queue
 
 log = logging.getLogger("botwerk.rabbit")
 

@@ -1,12 +1,14 @@
 """The bus contract every role is written against, and what is common to both buses.
 
-Two implementations keep the same semantics: :class:`infra.rabbit.RabbitBus` (pika, one
-connection per process) and :class:`infra.memory.MemoryBus` (in-process, for ``botwerk up``
+Two implementations keep the same semantics: :class:`botwerk.infra.rabbit.RabbitBus` (pika, one
+connection per process) and :class:`botwerk.infra.memory.MemoryBus` (in-process, for ``botwerk up``
 with no broker). One test suite runs against both.
 
->>> await bus.declare(topology.for_worker(names, "echo", limits))
->>> await bus.publish(names.infer, "echo", Outgoing.of(request, reply_to=my_queue))
->>> sub = await bus.consume(names.infer_queue("echo"), handler, prefetch=8)
+Used like this::
+
+    await bus.declare(topology.for_worker(names, "echo", limits))
+    await bus.publish(names.infer, "echo", Outgoing.of(request, reply_to=my_queue))
+    sub = await bus.consume(names.infer_queue("echo"), handler, prefetch=8)
 
 Semantics both keep:
 - ``publish`` returns once the broker has confirmed the message. It raises ``Unroutable``
@@ -30,10 +32,9 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from botwerk.infra.errors import TooLarge
+from botwerk.infra.topology import Declarable, Names
 from botwerk.schemas import CONTENT_TYPE, Envelope, encode
-
-from .errors import TooLarge
-from .topology import Declarable, Names
 
 log = logging.getLogger("botwerk.bus")
 

@@ -1,12 +1,16 @@
 """Turn a typed message handler into a bus handler that never lets bad input kill a process.
 
->>> async def on_request(request: InferRequest, delivery: Delivery) -> None: ...
->>> await bus.consume(queue, typed_handler(bus, names, (InferRequest,), on_request), prefetch=8)
+Used like this::
+
+    async def on_request(request: InferRequest, delivery: Delivery) -> None: ...
+    await bus.consume(queue, typed_handler(bus, names, (InferRequest,), on_request), prefetch=8)
 
 For each delivery: decode and validate (a :class:`SchemaError` dead-letters the message with
 the field and reason), run the handler inside the message's trace, then settle: ack when it
 returns, dead-letter on :class:`DeadLetter` or any other exception (with the exception as the
 reason), requeue on :class:`Requeue`. The consumer carries on with the next message either way.
+Roles that answer requests build on it through :mod:`botwerk.infra.responder`; reply queues
+through :class:`botwerk.infra.rpc.Inbox`.
 """
 
 from __future__ import annotations
@@ -16,12 +20,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from botwerk.infra.bus import Bus, Delivery, Handler, dead_letter
+from botwerk.infra.errors import DeadLetter, Requeue
+from botwerk.infra.logs import trace
+from botwerk.infra.topology import Names
 from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, SchemaError, decode
-
-from .bus import Bus, Delivery, Handler, dead_letter
-from .errors import DeadLetter, Requeue
-from .logs import trace
-from .topology import Names
 
 log = logging.getLogger("botwerk.consumer")
 

@@ -1,7 +1,15 @@
 """Structured logs that carry the trace id of the message being handled.
 
+After :func:`setup`, a line logged inside ``trace`` names the trace::
+
+    with trace("t-42"):
+        logging.getLogger("botwerk").info("reply sent")  # 10:00:00 INFO ... trace=t-42 reply sent
+
 >>> with trace("t-42"):
-...     logging.getLogger("botwerk").info("reply sent")  # ... trace=t-42 reply sent
+...     TRACE.get()
+'t-42'
+>>> TRACE.get()  # outside any message
+'-'
 
 The trace id lives in a context variable, so each asyncio task (one per message) logs its own.
 Work handed to a thread keeps it through :func:`in_context`. ``text`` lines are for people,

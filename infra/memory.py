@@ -1,7 +1,9 @@
 """The bus in one process, for ``botwerk up`` with no broker, with RabbitMQ's semantics.
 
->>> bus = MemoryBus()
->>> await bus.start()
+Used like this::
+
+    bus = MemoryBus()
+    await bus.start()
 
 It keeps what roles rely on, so code proven here behaves the same on RabbitMQ (one test suite
 runs on both): topic and direct exchanges and the default exchange; publishes confirmed or
@@ -23,11 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from botwerk.infra.bus import Delivery, Handler, Outgoing, Settlement, check_size
+from botwerk.infra.errors import BusError, NotConnected, Rejected, Unroutable
+from botwerk.infra.topology import Binding, Declarable, Exchange, Queue
 from botwerk.schemas import DEFAULT_MAX_BYTES
-
-from .bus import Delivery, Handler, Outgoing, Settlement, check_size
-from .errors import BusError, NotConnected, Rejected, Unroutable
-from .topology import Binding, Declarable, Exchange, Queue
 
 log = logging.getLogger("botwerk.memory")
 

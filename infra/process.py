@@ -1,6 +1,10 @@
 """Run roles in this process until a signal, or until one of them finishes on its own.
 
->>> asyncio.run(run_roles(bus, [Worker(bus, settings, model)]))
+A role is anything with ``async start()`` and ``async stop()``: a worker, a core, a transport::
+
+    from botwerk.workers.runtime import Worker
+
+    asyncio.run(run_roles(bus, [Worker(bus, settings, model)]))
 
 SIGINT and SIGTERM stop the roles gracefully, in reverse order: consumers stop taking
 messages, handlers in flight finish and ack, the connection closes. Unfinished messages go

@@ -1,7 +1,9 @@
 """The bus on RabbitMQ: one pika connection per process, driven by the asyncio loop.
 
->>> bus = RabbitBus(Settings.load(amqp_url="amqp://guest:guest@127.0.0.1:5672/"), name="core demo")
->>> await bus.start()
+Used like this::
+
+    bus = RabbitBus(Settings.load(amqp_url="amqp://guest:guest@127.0.0.1:5672/"), name="core demo")
+    await bus.start()
 
 A supervisor task owns the connection: it connects with backoff and jitter, redeclares the
 topology, restarts every consumer, and does it all again whenever the connection drops. A
@@ -22,12 +24,19 @@ from urllib.parse import parse_qs, urlsplit
 import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 
-from .amqp import AmqpChannel, Consumer, Publisher, declare_one
-from .backoff import delays
-from .bus import Handler, Outgoing, check_size
-from .errors import BrokerUnreachable, BusError, NotConnected, PublishFailed, Rejected, Unroutable
-from .settings import Settings
-from .topology import Declarable, Exchange, Queue
+from botwerk.infra.amqp import AmqpChannel, Consumer, Publisher, declare_one
+from botwerk.infra.backoff import Backoff
+from botwerk.infra.bus import Handler, Outgoing, check_size
+from botwerk.infra.errors import (
+    BrokerUnreachable,
+    BusError,
+    NotConnected,
+    PublishFailed,
+    Rejected,
+    Unroutable,
+)
+from botwerk.infra.settings import Settings
+from botwerk.infra.topology import Declarable, Exchange, Queue
 
 log = logging.getLogger("botwerk.rabbit")
 
@@ -54,7 +63,7 @@ class RabbitBus:
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self._lost: asyncio.Future[BaseException] | None = None
-        self._backoff = delays(settings.reconnect_min_s, settings.reconnect_max_s)
+        self._backoff = Backoff.reconnecting(settings)
 
     @property
     def connected(self) -> bool:
@@ -159,9 +168,7 @@ class RabbitBus:
             except Exception as exc:
                 log.warning("%s", self._unreachable(exc))
             else:
-                self._backoff = delays(
-                    self._settings.reconnect_min_s, self._settings.reconnect_max_s
-                )
+                self._backoff.reset()
                 reason = await lost
                 self._ready.clear()
                 if self.is_closing():
@@ -169,7 +176,7 @@ class RabbitBus:
                 log.warning(
                     "lost the connection to RabbitMQ (%s); reconnecting", reason or "closed"
                 )
-            await asyncio.sleep(next(self._backoff))
+            await self._backoff.sleep()
 
     async def _connect(self) -> asyncio.Future[BaseException]:
         loop = asyncio.get_running_loop()
@@ -250,9 +257,8 @@ class RabbitBus:
     async def _restart(self, consumer: Consumer) -> None:
         if consumer.channel is not None:
             consumer.channel.close()
-        for delay in delays(self._settings.reconnect_min_s, self._settings.reconnect_max_s):
-            if self._closing or consumer not in self._consumers:
-                return
+        backoff = Backoff.reconnecting(self._settings)
+        while not self._closing and consumer in self._consumers:
             try:
                 await self._wait_ready(self._settings.publish_timeout_s)
                 await self._declare(list(self._topology))
@@ -260,6 +266,7 @@ class RabbitBus:
                 log.info("consumer of %s restarted", consumer.queue)
                 return
             except BusError as exc:
+                delay = backoff.next()
                 log.warning(
                     "restarting consumer of %s: %s; retry in %.1fs", consumer.queue, exc, delay
                 )

@@ -2,10 +2,14 @@
 
 Botwerk registers its own transports, models and bots in its ``pyproject.toml`` exactly as
 any other package would, so this module knows none of them by name. A name that is not
-installed gets an error that suggests the closest one and lists the rest::
+installed gets an error that suggests the closest one and lists the rest:
 
-    TRANSPORTS.load("consle")
-    UnknownName: unknown transport 'consle'; did you mean 'console'? Installed: console, irc, ...
+>>> TRANSPORTS.load("consle")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+botwerk.infra.registry.UnknownName: unknown transport 'consle'; did you mean 'console'? ...
+>>> TRANSPORTS.names()
+['console', 'irc', 'slack', 'web', 'x']
 
 Out-of-tree packages register under the group, e.g. in their pyproject.toml::
 

@@ -1,9 +1,11 @@
 """Request/reply over the bus: a reply queue per process, correlation ids, a deadline on every call.
 
->>> replies = Replies(bus, names, names.reply_queue("core", settings.instance))
->>> await replies.start()
->>> rpc = Rpc(bus, names, replies)
->>> reply = await rpc.infer("echo", {"text": "hi"}, deadline_ms=now_ms() + 5000)
+Used like this::
+
+    replies = Replies(bus, names, names.reply_queue("core", settings.instance))
+    await replies.start()
+    rpc = Rpc(bus, names, replies)
+    reply = await rpc.infer("echo", {"text": "hi"}, deadline_ms=now_ms() + 5000)
 
 A call publishes with ``mandatory`` so a model that no worker has ever served fails at once
 (``no_worker``); a model whose workers are all down fails when the deadline passes
@@ -20,18 +22,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
+from botwerk.infra.consumer import typed_handler
+from botwerk.infra.errors import DeadlineExceeded, PublishFailed, Rejected, RemoteError, Unroutable
+from botwerk.infra.logs import TRACE
+from botwerk.infra.topology import Names, reply_queue
 from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, Error, InferReply, InferRequest, Reply
-
-from .bus import Bus, Delivery, Outgoing, new_id, now_ms
-from .consumer import typed_handler
-from .errors import DeadlineExceeded, PublishFailed, Rejected, RemoteError, Unroutable
-from .logs import TRACE
-from .topology import Names, reply_queue
 
 log = logging.getLogger("botwerk.rpc")
 
 REPLY_TYPES: tuple[type[Envelope], ...] = (Reply, InferReply, Error)
-Unmatched = Callable[[Envelope, Delivery], Awaitable[None]]
 
 
 class SeenIds:
@@ -54,11 +54,13 @@ class SeenIds:
             self._ids.popitem(last=False)
 
 
-class Replies:
-    """This process's reply queue; hands each reply to whoever waits on its correlation id.
+class Inbox:
+    """A process's own reply queue: each reply, decoded and traced, goes to ``handle``.
 
-    A reply nobody waits for goes to ``on_unmatched`` (a transport delivers it to the user),
-    awaited before the reply is acked; without one it is logged and dropped.
+    Declared per process (``{ns}.reply.<role>.<id>``), it is consumed like any queue: ``handle``
+    returning acks the reply, raising :class:`DeadLetter` dead-letters it. :class:`Replies`
+    matches replies to the calls that wait for them; a transport's gateway takes every reply
+    it gets to its user (``transports/base.py``).
     """
 
     def __init__(
@@ -66,28 +68,40 @@ class Replies:
         bus: Bus,
         names: Names,
         queue: str,
-        on_unmatched: Unmatched | None = None,
+        handle: Callable[[Envelope, Delivery], Awaitable[None]],
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.bus = bus
-        self.max_bytes = max_bytes
         self.names = names
         self.queue = queue
-        self._waiting: dict[str, asyncio.Future[Envelope]] = {}
-        self._on_unmatched = on_unmatched
+        self.max_bytes = max_bytes
+        self._handle = handle
         self._subscription: Any = None
 
     async def start(self, prefetch: int = 256) -> None:
         await self.bus.declare([reply_queue(self.queue)])
         handler = typed_handler(
-            self.bus, self.names, REPLY_TYPES, self._on_reply, max_bytes=self.max_bytes
+            self.bus, self.names, REPLY_TYPES, self._handle, max_bytes=self.max_bytes
         )
         self._subscription = await self.bus.consume(self.queue, handler, prefetch=prefetch)
 
     async def stop(self) -> None:
         if self._subscription is not None:
             await self._subscription.cancel()
+
+
+class Replies(Inbox):
+    """A reply inbox that hands each reply to whoever waits on its correlation id.
+
+    A reply nobody waits for (its caller gave up, or a duplicate) is logged and dropped.
+    """
+
+    def __init__(
+        self, bus: Bus, names: Names, queue: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        super().__init__(bus, names, queue, self._on_reply, max_bytes=max_bytes)
+        self._waiting: dict[str, asyncio.Future[Envelope]] = {}
 
     def expect(self, correlation_id: str) -> asyncio.Future[Envelope]:
         future: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
@@ -100,13 +114,10 @@ class Replies:
     async def _on_reply(self, reply: Envelope, delivery: Delivery) -> None:
         correlation_id = delivery.message.correlation_id or ""
         future = self._waiting.pop(correlation_id, None)
-        if future is not None:
-            if not future.done():
-                future.set_result(reply)
-        elif self._on_unmatched is not None:
-            await self._on_unmatched(reply, delivery)
-        else:
+        if future is None:
             log.info("late or duplicate reply to %s dropped", correlation_id)
+        elif not future.done():
+            future.set_result(reply)
 
 
 class Rpc:

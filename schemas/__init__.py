@@ -1,8 +1,8 @@
 """Message types, MessagePack encode/decode and schema errors: the wire contract in code."""
 
-from .codec import CONTENT_TYPE, DEFAULT_MAX_BYTES, TYPES, decode, encode, validate
-from .errors import BotwerkError, SchemaError
-from .messages import (
+from botwerk.schemas.codec import CONTENT_TYPE, DEFAULT_MAX_BYTES, TYPES, decode, encode, validate
+from botwerk.schemas.errors import BotwerkError, SchemaError
+from botwerk.schemas.messages import (
     ComponentEvent,
     Envelope,
     Error,

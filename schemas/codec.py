@@ -1,10 +1,14 @@
 """MessagePack encoding and validated decoding of the wire types.
 
->>> from schemas import Inbound, User, decode, encode
+>>> from botwerk.schemas import Inbound, User, decode, encode
 >>> msg = Inbound(bot="demo", transport="console", conversation="tty", user=User(id="me"),
 ...               text="hi")
 >>> decode(encode(msg), Inbound.TYPE) == msg
 True
+>>> decode(encode(msg), Inbound.TYPE, "application/x-python-pickle")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+botwerk.schemas.errors.SchemaError: content_type: expected 'application/msgpack', got ...
 
 Bodies are MessagePack written by the ``msgpack`` package with the bin type on and read with
 raw off, so ``bytes`` and ``str`` stay apart. Decoding refuses, with one :class:`SchemaError`
@@ -21,8 +25,8 @@ from typing import Any, TypeVar
 import msgpack
 import msgspec
 
-from .errors import SchemaError
-from .messages import ALL_TYPES, Envelope
+from botwerk.schemas.errors import SchemaError
+from botwerk.schemas.messages import ALL_TYPES, Envelope
 
 CONTENT_TYPE = "application/msgpack"
 DEFAULT_MAX_BYTES = 256 * 1024

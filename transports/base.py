@@ -1,15 +1,16 @@
 """The transport contract, and the mesh side every transport shares.
 
 A transport is a thin adapter between one platform connection and the mesh. It implements
-:class:`Transport` (a handful of members) and leaves everything else to :class:`Gateway`:
+:class:`Transport` (a handful of members) and leaves everything else to :class:`Gateway`::
 
->>> gateway = Gateway(bus, settings, transport, bot="demo")
->>> await gateway.start()
->>> await gateway.submit(conversation="C1", user=User(id="U1"), text="hi", event_id="Ev1")
+    gateway = Gateway(bus, settings, transport, bot="demo")
+    await gateway.start()
+    await gateway.submit(conversation="C1", user=User(id="U1"), text="hi", event_id="Ev1")
 
 The gateway publishes each message to ``{ns}.inbound`` with key ``<bot>.<transport>``, a
-deadline and its own reply queue; delivers each reply once through ``transport.send``, then
-acks it; drops a platform event it has already seen (platform retries) and a reply it has
+deadline and its own reply queue (an :class:`~botwerk.infra.rpc.Inbox`: nothing there waits
+on a call, every reply is for a user); delivers each reply once through ``transport.send``,
+then acks it; drops a platform event it has already seen (platform retries) and a reply it has
 already delivered (redelivered work); and, when the deadline passes with no reply, sends the
 user one "took too long" instead. Replies the gateway makes itself (that timeout, "busy", "no
 core") carry ``meta["botwerk.origin"] == "gateway"``: the bot never answered those.
@@ -27,11 +28,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol
 
 from botwerk.infra import messages, topology
-from botwerk.infra.backoff import delays
+from botwerk.infra.backoff import Backoff
 from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
 from botwerk.infra.errors import DeadLetter, PublishFailed, Rejected, TooLarge, Unroutable
 from botwerk.infra.logs import trace
-from botwerk.infra.rpc import Replies, SeenIds
+from botwerk.infra.rpc import Inbox, SeenIds
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Envelope, Inbound, Reply, User
 
@@ -80,10 +81,10 @@ class Gateway:
         """The bots this transport may address: ``submit(bot=...)`` picks one, else ``bot``."""
         self.names = topology.Names(settings.namespace)
         queue = self.names.reply_queue("transport", f"{transport.name}-{settings.instance}")
-        self.replies = Replies(
-            bus, self.names, queue, on_unmatched=self._on_reply,
-            max_bytes=settings.max_message_bytes,
-        )  # fmt: skip
+        self.replies = Inbox(
+            bus, self.names, queue, self._on_reply, max_bytes=settings.max_message_bytes
+        )
+        """The gateway's own reply inbox: every reply on it is for one of its users."""
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self._answered = SeenIds()
         self._timed_out = SeenIds()
@@ -228,7 +229,7 @@ class Gateway:
 async def serve_forever(transport: Transport, gateway: Gateway, settings: Settings) -> None:
     """``transport.run`` until it returns, reconnecting after its recoverable errors."""
     loop = asyncio.get_running_loop()
-    backoff = delays(settings.reconnect_min_s, settings.reconnect_max_s)
+    backoff = Backoff.reconnecting(settings)
     while True:
         started = loop.time()
         try:
@@ -236,8 +237,8 @@ async def serve_forever(transport: Transport, gateway: Gateway, settings: Settin
             return
         except transport.recoverable_errors as exc:
             if loop.time() - started > GOOD_RUN_S:
-                backoff = delays(settings.reconnect_min_s, settings.reconnect_max_s)
-            delay = next(backoff)
+                backoff.reset()
+            delay = backoff.next()
             log.warning(
                 "%s connection failed (%s); reconnecting in %.1fs", transport.name, exc, delay
             )

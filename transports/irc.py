@@ -36,18 +36,18 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import msgspec
 
 from botwerk.infra.settings import ConfigError, Settings
 from botwerk.schemas import BotwerkError, Reply, User
-
-from .base import Gateway
-from .kit import Pace, secret, split_text, transport_options, utf8_bytes
+from botwerk.transports.base import Gateway
+from botwerk.transports.kit import Pace, secret, split_text, transport_options, utf8_bytes
 
 try:
-    from .irc_client import IrcClient, Privmsg
+    from botwerk.transports.irc_client import IrcClient, Login, Privmsg
 except ImportError as exc:  # pragma: no cover - the extra is installed in development
     raise BotwerkError("the IRC transport needs pydle: pip install 'botwerk[irc]'") from exc
 
@@ -208,7 +208,7 @@ class IrcTransport:
         self._sending = asyncio.Lock()
 
     async def run(self, gateway: Gateway) -> None:
-        client = self._client = IrcClient(self, gateway)
+        client = self._client = IrcClient(self.login(), partial(self.heard, gateway), self.stats)
         try:
             await self._connect(client)
             reason = await _first(client.closed, self._stopped.wait())
@@ -217,6 +217,17 @@ class IrcTransport:
             await client.close()
         if not self._stopped.is_set():
             raise ConnectionError(f"IRC connection to {self.where} lost: {reason}")
+
+    def login(self) -> Login:
+        """What the client registers with: the config, the defaults filled in."""
+        config = self.config
+        return Login(
+            nick=self.nick, where=self.where, fallback_nicks=config.fallback_nicks,
+            username=config.username or self.nick,
+            realname=config.realname or f"Botwerk {self.bot}",
+            sasl_username=config.sasl_username, sasl_password=self.sasl_password,
+            channels=config.channels, ping_timeout_s=config.ping_timeout_s,
+        )  # fmt: skip
 
     async def _connect(self, client: IrcClient) -> None:
         config = self.config

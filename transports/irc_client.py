@@ -1,11 +1,15 @@
 """The IRC bridge's pydle client: registration, PRIVMSGs and why a connection closed.
 
->>> client = IrcClient(transport, gateway)
->>> await client.connect("irc.libera.chat", 6697, tls=True, channels=["#botwerk"])
->>> reason = await client.closed            # "ping timeout: ...", "ERROR :Closing link"...
+Used like this::
 
-It reports to its :class:`~transports.irc.IrcTransport`: ``ready`` once registered, each
-PRIVMSG as a :class:`Privmsg`, and the reason the connection ended in ``closed``. pydle's own
+    client = IrcClient(Login(nick="demobot", where="irc.libera.chat:6697"), on_privmsg, stats)
+    await client.connect("irc.libera.chat", 6697, tls=True, channels=["#botwerk"])
+    reason = await client.closed            # "ping timeout: ...", "ERROR :Closing link"...
+
+It registers as its :class:`Login` says and reports back: ``ready`` once registered, each
+PRIVMSG as a :class:`Privmsg` to ``on_privmsg``, a refused SASL login in ``stats``, and the
+reason the connection ended in ``closed``. It knows nothing of the transport that made it
+(``transports/irc.py``), which imports it, not the other way round. pydle's own
 reconnecting is off (``serve_forever`` reconnects), and its raw-line DEBUG log never shows the
 server password or SASL credentials.
 """
@@ -16,14 +20,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 import pydle
 from pydle.features.account import AccountSupport
-
-if TYPE_CHECKING:
-    from .base import Gateway
-    from .irc import IrcTransport
 
 log = logging.getLogger("botwerk.transport.irc")
 UNKNOWN_MASK = "!" + "u" * 12 + "@" + "h" * 63  # room for a user@host we have not seen yet
@@ -39,6 +41,21 @@ class Privmsg(NamedTuple):
     nick: str
     """our own nick when it came"""
     channel: bool
+
+
+class Login(NamedTuple):
+    """Who the client registers as, where, and what it joins: the transport's config, resolved."""
+
+    nick: str
+    where: str
+    """the server as logs name it, "host:port (TLS)" """
+    fallback_nicks: tuple[str, ...] = ()
+    username: str = ""
+    realname: str = ""
+    sasl_username: str = ""
+    sasl_password: str | None = None
+    channels: tuple[str, ...] = ()
+    ping_timeout_s: float = 60.0
 
 
 _RAW_LOG = logging.getLogger("botwerk.transport.irc.pydle")  # pydle's own lines, raw ones at DEBUG
@@ -64,16 +81,19 @@ class IrcClient(pydle.Client):  # type: ignore[misc]  # pydle has no type hints
 
     RECONNECT_ON_ERROR = False  # serve_forever reconnects, with backoff, jitter and logging
 
-    def __init__(self, transport: IrcTransport, gateway: Gateway) -> None:
-        config = transport.config
+    def __init__(
+        self,
+        login: Login,
+        on_privmsg: Callable[[Privmsg], Awaitable[None]],
+        stats: Counter[str],
+    ) -> None:
         super().__init__(
-            transport.nick, fallback_nicknames=list(config.fallback_nicks),
-            username=config.username or transport.nick,
-            realname=config.realname or f"Botwerk {transport.bot}",
-            sasl_username=config.sasl_username or None, sasl_password=transport.sasl_password,
+            login.nick, fallback_nicknames=list(login.fallback_nicks),
+            username=login.username or login.nick, realname=login.realname,
+            sasl_username=login.sasl_username or None, sasl_password=login.sasl_password,
         )  # fmt: skip
-        self.READ_TIMEOUT = config.ping_timeout_s  # silence before pinging, and before giving up
-        self.transport, self.gateway = transport, gateway
+        self.READ_TIMEOUT = login.ping_timeout_s  # silence before pinging, and before giving up
+        self.login, self.on_privmsg, self.stats = login, on_privmsg, stats
         self.ready = asyncio.Event()
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.sasl_ok = False
@@ -105,12 +125,12 @@ class IrcClient(pydle.Client):  # type: ignore[misc]  # pydle has no type hints
 
     async def on_connect(self) -> None:
         await super().on_connect()  # joins the channels
-        config = self.transport.config
-        log.info("connected to %s as %s; joining %s", self.transport.where, self.nickname,
-                 ", ".join(config.channels) or "no channels")  # fmt: skip
-        if config.sasl_username and not self.sasl_ok:
-            log.error("not logged in as %r: %s offers no SASL", config.sasl_username,
-                      self.transport.where)  # fmt: skip
+        login = self.login
+        log.info("connected to %s as %s; joining %s", login.where, self.nickname,
+                 ", ".join(login.channels) or "no channels")  # fmt: skip
+        if login.sasl_username and not self.sasl_ok:
+            log.error("not logged in as %r: %s offers no SASL", login.sasl_username,
+                      login.where)  # fmt: skip
         self.ready.set()
 
     async def on_raw_privmsg(self, message: Any) -> None:
@@ -119,17 +139,17 @@ class IrcClient(pydle.Client):  # type: ignore[misc]  # pydle has no type hints
         target, text = message.params[:2]
         heard = Privmsg(sender or "", target, text, dict(message.tags or {}),
                         self.nickname, bool(self.is_channel(target)))  # fmt: skip
-        await self.transport.heard(self.gateway, heard)
+        await self.on_privmsg(heard)
 
     async def on_raw_903(self, message: Any) -> None:
         self.sasl_ok = True
-        log.info("SASL: logged in as %r", self.transport.config.sasl_username)
+        log.info("SASL: logged in as %r", self.login.sasl_username)
         await super().on_raw_903(message)
 
     async def on_raw_904(self, message: Any) -> None:
         log.error("SASL login as %r refused (%s): check sasl_username and IRC_SASL_PASSWORD",
-                  self.transport.config.sasl_username, message.params[-1])  # fmt: skip
-        self.transport.stats["sasl_failed"] += 1
+                  self.login.sasl_username, message.params[-1])  # fmt: skip
+        self.stats["sasl_failed"] += 1
         await super().on_raw_904(message)
 
     on_raw_905 = on_raw_904

@@ -1,10 +1,23 @@
 """What every platform bridge needs besides the gateway: options, secrets, splitting, pacing.
 
->>> config = transport_options(settings, "irc", IrcConfig)   # [transports.irc] in botwerk.toml
->>> token = secret("SLACK_BOT_TOKEN", "the bot token (xoxb-...) of your Slack app")
->>> parts, dropped = split_text(reply.text, 400, measure=utf8_bytes, max_parts=5)
->>> pace = Pace(rate=1.0, burst=4); await pace.wait()        # flood control before each send
->>> delay = retry_after(response.headers)                      # seconds an HTTP 429 asks for
+In a bridge::
+
+    config = transport_options(settings, "irc", IrcConfig)   # [transports.irc] in botwerk.toml
+    token = secret("SLACK_BOT_TOKEN", "the bot token (xoxb-...) of your Slack app")
+    parts, dropped = split_text(reply.text, 400, measure=utf8_bytes, max_parts=5)
+    pace = Pace(rate=1.0, burst=4); await pace.wait()        # flood control before each send
+    delay = retry_after(response.headers)                      # seconds an HTTP 429 asks for
+
+Splitting and reading ``Retry-After`` are plain functions:
+
+>>> split_text("Hello there. How are you today?", 16)
+(['Hello there.', 'How are you', 'today?'], 0)
+>>> split_text("Hello there. How are you today?", 16, max_parts=2)  # 6 characters dropped
+(['Hello there.', 'How are you …'], 6)
+>>> split_text("Ça va? Très bien.", 10, measure=utf8_bytes)  # as IRC counts: "é" is 2 bytes
+(['Ça va?', 'Très', 'bien.'], 0)
+>>> retry_after({"Retry-After": "2"}), retry_after({})  # the header, else the default
+(2.0, 1.0)
 
 Options are a msgspec Struct per transport, read from ``[transports.<kind>]`` (or the
 ``BOTWERK_TRANSPORTS`` variable as JSON); unknown keys and bad values stop the bridge with a

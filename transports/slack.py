@@ -35,7 +35,6 @@ passed on as they are; one workspace per process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections import Counter
@@ -45,13 +44,13 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from botwerk.infra.backoff import pause
 from botwerk.infra.rpc import SeenIds
 from botwerk.infra.settings import ConfigError, Settings
 from botwerk.schemas import BotwerkError, Reply, User
-
-from .base import Gateway
-from .kit import Pace, retry_after, secret, split_text, transport_options
-from .slack_inbound import (
+from botwerk.transports.base import Gateway
+from botwerk.transports.kit import Pace, retry_after, secret, split_text, transport_options
+from botwerk.transports.slack_inbound import (
     EventsApiSite,
     SlackDown,
     SlackRefused,
@@ -281,14 +280,8 @@ class SlackTransport:
                 delay = retry_after(exc.response.headers)
             self.stats["rate_limited"] += 1
             log.warning("Slack rate limit on %s; retrying in %.1fs", post.channel, delay)
-            if not await self._pause(delay):
+            if await pause(delay, self._stopping):
                 raise SlackDown(f"stopped while rate limited; a reply to {post.channel} lost")
-
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep ``seconds``; False when ``stop()`` cut it short."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return not self._stopping.is_set()
 
     async def stop(self) -> None:
         self._stopping.set()

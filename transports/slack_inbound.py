@@ -1,8 +1,10 @@
 """How Slack's events reach the Slack transport: Socket Mode, or the Events API over HTTP.
 
->>> await socket_mode(app_token, "https://slack.com/api/", on_event, stopping)
->>> await events_api(signing_secret, EventsApiSite("0.0.0.0", 3000, "/slack/events"),
-...                  on_event, stopping)
+In the transport's serve loop, one or the other::
+
+    await socket_mode(app_token, "https://slack.com/api/", on_event, stopping)
+    await events_api(signing_secret, EventsApiSite("0.0.0.0", 3000, "/slack/events"),
+                     on_event, stopping)
 
 Both hand each ``event_callback`` payload (the JSON of Slack's Events API, the same in both
 modes: ``{"event_id": ..., "event": {...}}``) to ``on_event`` *after* acknowledging it, so

@@ -4,8 +4,8 @@
     $ curl -s localhost:8080/api/chat -d '{"text": "ping"}'
     {"reply":"pong","bot":"demo","time":"2026-12-01T10:00:00Z"}
 
-``GET /`` is the chat page (:mod:`transports.webpage`); it talks over a WebSocket at ``/ws``,
-one conversation per socket: it sends ``{"text", "bot"?, "genre"?}`` and gets
+``GET /`` is the chat page (:mod:`botwerk.transports.webpage`); it talks over a WebSocket at
+``/ws``, one conversation per socket: it sends ``{"text", "bot"?, "genre"?}`` and gets
 ``{"reply", "bot", "time", "error"?}`` for every reply (``error``: the failure's code).
 ``POST /api/chat`` takes the same JSON, as a conversation of its own, and answers 200
 ``{"reply", "bot", "time"}`` (ISO 8601 UTC), or ``{"error": <sentence>, ...}`` with 400 (not

@@ -1,6 +1,10 @@
 """The web transport's chat page: one HTML document with its CSS and JS inline.
 
->>> html = render_page("Botwerk chat", ("demo", "moviebot"))
+>>> page = render_page("R&D chat", ("demo", "moviebot"))
+>>> page.startswith("<!doctype html>"), "<title>R&amp;D chat</title>" in page
+(True, True)
+>>> '<script id="config" type="application/json">{"bots": ["demo", "moviebot"]}' in page
+True
 
 No build step and no external assets (fonts, CDNs), so it works on a machine with no internet.
 The page opens a WebSocket at ``/ws`` (one socket is one conversation), sends

@@ -1,8 +1,10 @@
 """The web chat's server plumbing: the listening socket, uvicorn, and pushing to a page.
 
->>> listener = claim_port("127.0.0.1", 8080)   # PortUnavailable names the problem and the fix
->>> server = Server(uvicorn.Config(app, lifespan="off")); await server.serve([listener])
->>> await push(page, {"reply": "pong", ...})   # a page that has just closed is not an error
+As :mod:`botwerk.transports.web` uses them::
+
+    listener = claim_port("127.0.0.1", 8080)   # PortUnavailable names the problem and the fix
+    server = Server(uvicorn.Config(app, lifespan="off")); await server.serve([listener])
+    await push(page, {"reply": "pong", ...})   # a page that has just closed is not an error
 
 The port is claimed when the transport is built, so a port in use stops ``botwerk transport
 web`` with one line before it connects to anything, and it is never retried: it is a setting

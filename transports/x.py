@@ -35,7 +35,6 @@ counts 23). A poll reads at most ``MAX_PAGES`` pages of 100; older mentions are 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
 import re
@@ -47,13 +46,13 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import msgspec
 
+from botwerk.infra.backoff import pause
 from botwerk.infra.errors import DeadLetter, Requeue
 from botwerk.infra.settings import ConfigError, Settings
 from botwerk.schemas import BotwerkError, Reply, User
-
-from .base import Gateway
-from .kit import secret, split_text, transport_options
-from .x_api import TWITTER, Rehost, SinceId
+from botwerk.transports.base import Gateway
+from botwerk.transports.kit import secret, split_text, transport_options
+from botwerk.transports.x_api import TWITTER, Rehost, SinceId
 
 try:
     import requests  # type: ignore[import-untyped, unused-ignore]
@@ -188,7 +187,7 @@ class XTransport:
             if pages is None:
                 return
             await self._submit(gateway, pages)
-            if await self._pause(self.config.poll_s):
+            if await pause(self.config.poll_s, self._stopped):
                 return
 
     async def _connect(self) -> bool:
@@ -286,14 +285,8 @@ class XTransport:
                 self.stats["rate_limited"] += 1
                 asked = f"{exc.response.request.method} {exc.response.request.path_url}"
                 log.warning("X rate limit on %s: waiting %.1fs for it to reset", asked, wait)
-                await self._pause(wait)
+                await pause(wait, self._stopped)
         return None
-
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep ``seconds`` unless ``stop`` comes first; True when stopping."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), seconds)
-        return self._stopped.is_set()
 
 
 def _until(reset: int | None) -> float:

@@ -1,9 +1,11 @@
 """The X bridge's plumbing: the saved ``since_id`` and the HTTP adapter behind ``api_url``.
 
->>> since = SinceId(Path("x-state.json")); since.save("1790000000000000001")
->>> session.mount("https://", Rehost("http://127.0.0.1:8123", timeout=20))
+::
 
-See :mod:`transports.x` for how they are used.
+    since = SinceId(Path("x-state.json")); since.save("1790000000000000001")  # since.value
+    session.mount("https://", Rehost("http://127.0.0.1:8123", timeout=20))  # a requests.Session
+
+See :mod:`botwerk.transports.x` for how they are used.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Dynamic batching: one owner loop per resident model, compute on the model's own thread.
 
->>> batcher = Batcher(model.predict, max_batch=16, max_wait_ms=2, executor=executor)
->>> task = asyncio.create_task(batcher.run())
->>> output = await batcher.submit(model_input)
+Used like this::
+
+    batcher = Batcher(model.predict, max_batch=16, max_wait_ms=2, executor=executor)
+    task = asyncio.create_task(batcher.run())
+    output = await batcher.submit(model_input)
 
 Each request carries its own future. The loop takes the first waiting request, then whatever
 else is queued, waiting at most ``max_wait_ms`` for the batch to fill to ``max_batch`` (with 0,

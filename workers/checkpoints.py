@@ -1,9 +1,11 @@
 """Training checkpoints that appear whole, with the optimizer's state, and no pickle.
 
->>> save_checkpoint(workdir / "checkpoints", epoch, write_model, optimizer, {"epoch": epoch})
->>> latest = latest_checkpoint(workdir / "checkpoints")    # None on a fresh start
->>> restore_optimizer(optimizer, latest); progress = read_progress(latest)
->>> write_whole(workdir / "best", write_model)             # the best weights so far
+In a training loop (:mod:`botwerk.workers.epochs` does this for every kind)::
+
+    save_checkpoint(workdir / "checkpoints", epoch, write_model, optimizer, {"epoch": epoch})
+    latest = latest_checkpoint(workdir / "checkpoints")    # None on a fresh start
+    restore_optimizer(optimizer, latest); progress = read_progress(latest)
+    write_whole(workdir / "best", write_model)             # the best weights so far
 
 A checkpoint is a folder ``epoch-NNNN`` holding whatever ``write`` puts there (a model kind's
 own files), ``optimizer.safetensors`` (every per-parameter tensor of the optimizer's state)

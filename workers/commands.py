@@ -1,9 +1,20 @@
-"""What the local ``botwerk`` model commands share: settings, one-line errors, publishing::
+"""The model commands' shared part: the ``train`` and ``models`` groups, settings, publishing.
 
-@click.command()
-@friendly                      # a BotwerkError or ValueError becomes "Error: <message>"
-def my_command() -> None:
-    publish(command_settings(), "bard", "charrnn", result, "shakespeare.txt")
+    botwerk train charrnn wiki.txt --name bard --epochs 5       # each kind adds `train KIND`
+    botwerk models list
+
+Each model kind contributes its own commands in ``workers/<kind>/commands.py`` (``train
+KIND``, a command to try the model here, with no broker) and registers them under the
+``botwerk.commands`` entry-point group, as any other package would; ``botwerk.cli`` adds what
+it finds there and knows no model by name. An entry named ``GROUP.NAME`` goes into the group
+``GROUP`` (``train.charrnn`` -> ``botwerk train charrnn``)::
+
+    [project.entry-points."botwerk.commands"]
+    "train.bard" = "botwerk_bard.commands:train_bard"
+
+A command reads its settings with :func:`command_settings`, stores what it trained with
+:func:`publish`, and shows errors as one line with ``@friendly``. Heavy libraries (torch,
+gensim) are imported only by the command that needs them.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ import click
 from botwerk.infra.commands import EXISTING, friendly, load_settings
 from botwerk.infra.settings import Settings
 
-__all__ = ["EXISTING", "command_settings", "friendly", "publish", "store"]
+__all__ = ["EXISTING", "command_settings", "friendly", "models", "publish", "store", "train"]
 
 
 def command_settings() -> Settings:
@@ -36,3 +47,26 @@ def publish(settings: Settings, name: str, kind: str, result: Any, corpus: str) 
     )
     figures = ", ".join(f"{k} {v:.4g}" for k, v in sorted(manifest.metrics.items()))
     click.echo(f"stored {manifest.spec} ({kind}) in {settings.models}: {figures}")
+
+
+@click.group()
+def train() -> None:
+    """Train a model on a corpus and store it as the next version of --name."""
+
+
+@click.group()
+def models() -> None:
+    """List stored models and import pre-trained ones."""
+
+
+@models.command("list")
+@friendly
+def list_models() -> None:
+    """Every stored version, with its kind, corpus and metrics."""
+    settings = command_settings()
+    found = store(settings).manifests()
+    if not found:
+        click.echo(f"no models in {settings.models} yet: `botwerk train ...` or `botwerk up`")
+    for m in found:
+        figures = " ".join(f"{k}={v:.4g}" for k, v in sorted(m.metrics.items()))
+        click.echo(f"{m.spec:24} {m.kind:9} {m.corpus[:24]:24} {figures}")

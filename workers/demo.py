@@ -1,6 +1,10 @@
 """The demo models that ``botwerk up`` chats with, trained on first run and reused after.
 
->>> ensure_demo_models(settings, ["echo", "charrnn", "word2vec", "chat"])  # trains what is missing
+At ``botwerk up``::
+
+    ensure_demo_models(settings, ["echo", "charrnn", "word2vec", "chat"])  # trains what is missing
+
+``botwerk models demo`` (:func:`demo_models`) does the same from the command line.
 
 The corpora ship inside installed packages, so a fresh machine needs no download: gensim's
 test data carries the Lee news corpus (about 360 KB of English news text), which is enough
@@ -25,12 +29,18 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import click
+
 from botwerk.infra.settings import Settings
+from botwerk.workers.commands import command_settings, friendly
+from botwerk.workers.store import ModelNotFound, ModelStore
 
-from .store import ModelNotFound, ModelStore
-
+DEMO_MODELS = ("echo", "charrnn", "word2vec", "chat")
+"""The models ``botwerk up`` serves unless told otherwise."""
 SECONDS = {"charrnn": 75.0, "chat": 60.0}
 """Training time caps of the demo models that take long to train."""
+SECONDS_HELP = ", ".join(f"{kind} {cap:g}" for kind, cap in SECONDS.items())
+"""The caps as ``--help`` shows them: ``charrnn 75, chat 60``."""
 CORPUS = "lee_background.cor"
 
 
@@ -74,9 +84,9 @@ def ensure_demo_models(
 def _train_charrnn(
     settings: Settings, store: ModelStore, work: Path, seconds: float, say: Callable[[str], None]
 ) -> None:
-    from .charrnn.model import DEMO_CONFIG
-    from .charrnn.train import train
-    from .corpora import load_text
+    from botwerk.workers.charrnn.config import DEMO_CONFIG
+    from botwerk.workers.charrnn.train import train
+    from botwerk.workers.corpora.text import load_text
 
     result = train(
         load_text(demo_corpus()), work, DEMO_CONFIG, device=settings.device, log=say,
@@ -91,7 +101,8 @@ def _train_charrnn(
 def _train_word2vec(
     settings: Settings, store: ModelStore, work: Path, seconds: float, say: Callable[[str], None]
 ) -> None:
-    from .word2vec.train import DEMO_CONFIG, train
+    from botwerk.workers.word2vec.config import DEMO_CONFIG
+    from botwerk.workers.word2vec.train import train
 
     result = train(demo_corpus(), work, DEMO_CONFIG)
     store.publish(
@@ -103,9 +114,10 @@ def _train_word2vec(
 def _train_chat(
     settings: Settings, store: ModelStore, work: Path, seconds: float, say: Callable[[str], None]
 ) -> None:
-    from .chat.dialogs import chatterbot_dialogs, pairs
-    from .chat.model import DEMO_CONFIG
-    from .chat.train import train
+    from botwerk.workers.chat.config import DEMO_CONFIG
+    from botwerk.workers.chat.train import train
+    from botwerk.workers.corpora.chatterbot import chatterbot_dialogs
+    from botwerk.workers.corpora.dialogs import pairs
 
     result = train(
         pairs(chatterbot_dialogs()), work, DEMO_CONFIG, device=settings.device, log=say,
@@ -123,3 +135,14 @@ TRAINERS: dict[str, Trainer] = {
     "word2vec": _train_word2vec,
     "chat": _train_chat,
 }
+
+
+@click.command("demo")
+@click.option("--seconds", type=float, help=f"Training time cap of each  [default: {SECONDS_HELP}]")
+@friendly
+def demo_models(seconds: float | None) -> None:
+    """Train the demo models that `botwerk up` uses, unless the store has them already."""
+    settings = command_settings()
+    trained = ensure_demo_models(settings, list(TRAINERS), seconds=seconds)
+    click.echo(f"demo models in {settings.models}: " + ("trained " + ", ".join(trained)
+               if trained else "already there"))  # fmt: skip

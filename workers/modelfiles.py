@@ -1,8 +1,10 @@
 """A torch model's folder: ``model.safetensors`` and ``model.json``, with a format name.
 
->>> write(folder, model, "botwerk.charrnn.v1", {"model": ..., "vocab": ..., "config": ...})
->>> meta = read_meta(folder, "botwerk.charrnn.v1", "charrnn", BadModelFolder)
->>> model.load_state_dict(read_weights(folder))
+A kind's ``save`` and ``load``::
+
+    write(folder, model, "botwerk.charrnn.v1", {"model": ..., "vocab": ..., "config": ...})
+    meta = read_meta(folder, "botwerk.charrnn.v1", "charrnn")
+    model.load_state_dict(read_weights(folder))
 
 ``model.json`` holds what rebuilds the network (its arguments, vocabulary, config) beside the
 weights, and ``format`` says which code reads it, so inference needs the folder alone and a
@@ -18,6 +20,8 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from botwerk.workers.errors import BadModelFolder
+
 WEIGHTS = "model.safetensors"
 META = "model.json"
 
@@ -30,14 +34,15 @@ def write(folder: Path, model: nn.Module, fmt: str, meta: dict[str, Any]) -> Non
     (folder / META).write_text(json.dumps({"format": fmt, **meta}, indent=1))
 
 
-def read_meta(folder: Path, fmt: str, kind: str, error: type[Exception]) -> dict[str, Any]:
-    """``model.json`` of ``folder``; ``error`` when it is missing, unreadable or not ``fmt``."""
+def read_meta(folder: Path, fmt: str, kind: str) -> dict[str, Any]:
+    """``model.json`` of ``folder``; :class:`BadModelFolder` if it is missing, unreadable or
+    not ``fmt``."""
     try:
         meta: dict[str, Any] = json.loads((folder / META).read_text())
     except (OSError, ValueError) as exc:
-        raise error(f"{folder} holds no readable {kind} model: {exc}") from None
+        raise BadModelFolder(f"{folder} holds no readable {kind} model: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise error(f"{folder / META} is not {fmt}: train the model again")
+        raise BadModelFolder(f"{folder / META} is not {fmt}: train the model again")
     return meta
 
 

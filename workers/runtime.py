@@ -1,7 +1,9 @@
 """The worker role: load one model once, keep it resident, answer its queue in batches.
 
->>> worker = Worker(bus, settings, EchoModel(settings, "echo"))
->>> await worker.start()   # load, warm up with a full batch, consume, then announce "up"
+Used like this::
+
+    worker = Worker(bus, settings, EchoModel(settings, "echo"))
+    await worker.start()   # load, warm up with a full batch, consume, then announce "up"
 
 A model is any object with the :class:`Model` shape; the worker owns everything else: the
 queue ``{ns}.infer.<name>``, input checking, deadlines (expired work is dead-lettered, never
@@ -22,18 +24,16 @@ import asyncio
 import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any, ClassVar, Protocol
 
 from botwerk.infra import topology
-from botwerk.infra.bus import MISSING_DEADLINE, Bus, Delivery, Outgoing, Subscription
-from botwerk.infra.consumer import typed_handler
+from botwerk.infra.bus import Bus, Delivery, Subscription
 from botwerk.infra.errors import DeadLetter, DeadlineExceeded, TooLarge
 from botwerk.infra.events import announce
+from botwerk.infra.responder import WORK, Responder
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Envelope, Error, InferReply, InferRequest, SchemaError, validate
-
-from .batching import Batcher
+from botwerk.workers.batching import Batcher
 
 log = logging.getLogger("botwerk.worker")
 
@@ -78,6 +78,12 @@ class Worker:
         self._subscription: Subscription | None = None
         self._probation = True
         self._background: set[asyncio.Task[None]] = set()
+        # Transient replies on purpose: only the live caller can use one. If the caller or the
+        # broker dies, the caller's own message was never acked and is asked again.
+        self._responder = Responder(
+            bus, self.names, InferRequest, self._answer, asked=WORK, too_large=_too_large,
+            persistent=False, after=self._answered, max_bytes=settings.max_message_bytes,
+        )  # fmt: skip
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -108,11 +114,7 @@ class Worker:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _subscribe(self, prefetch: int) -> Subscription:
-        handler = typed_handler(
-            self.bus, self.names, (InferRequest,), self._on_request,
-            max_bytes=self.settings.max_message_bytes,
-        )  # fmt: skip
-        return await self.bus.consume(self.queue, handler, prefetch=prefetch)
+        return await self.bus.consume(self.queue, self._responder.handler(), prefetch=prefetch)
 
     async def _leave_probation(self) -> None:
         """Consume with the full batch size, once the redelivered backlog is worked off."""
@@ -122,30 +124,10 @@ class Worker:
             await probation.cancel()
         log.info("probation over: taking up to %d requests at once", self.settings.max_batch)
 
-    async def _on_request(self, request: InferRequest, delivery: Delivery) -> None:
-        reply_to = delivery.message.reply_to
-        if not reply_to:
-            raise DeadLetter("request without reply_to: nowhere to answer")
-        if delivery.deadline_ms is None:
-            raise DeadLetter(f"request without {MISSING_DEADLINE}")
-        if delivery.expired():
-            raise DeadLetter("deadline passed before the work started")
-        answer = await self._answer(request, delivery)
-        # Transient on purpose: only the live caller can use this reply. If the caller or the
-        # broker dies, the caller's own message was never acked and is asked again.
-        reply = partial(
-            Outgoing.of, correlation_id=delivery.message.message_id, trace=delivery.trace,
-            persistent=False,
-        )  # fmt: skip
-        try:
-            await self.bus.publish("", reply_to, reply(answer))
-        except TooLarge as exc:
-            too_large = Error(
-                code="model_error", message="the answer was too large", detail=str(exc)
-            )
-            await self.bus.publish("", reply_to, reply(too_large))
+    def _answered(self, delivery: Delivery) -> None:
+        """After each reply: a fresh message ends probation (what a crash returned is done)."""
         if self._probation and delivery.delivery_count == 0:
-            self._probation = False  # a fresh message: what a crash returned is done
+            self._probation = False
             task = asyncio.create_task(self._leave_probation(), name="leave-probation")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -162,7 +144,7 @@ class Worker:
         except SchemaError as exc:
             return Error(code="bad_request", message=f"{name} cannot take that input: {exc}")
         except DeadlineExceeded:
-            raise DeadLetter("deadline passed before the work started") from None
+            raise DeadLetter(WORK.expired) from None
         except Exception as exc:
             log.warning("model %s failed: %s: %s", name, type(exc).__name__, exc)
             return Error(
@@ -180,3 +162,8 @@ class Worker:
 
     async def _announce(self, up: bool) -> None:
         await announce(self.bus, self.names, self.role, self.model.name, self.settings.instance, up)
+
+
+def _too_large(answer: Envelope, exc: TooLarge) -> Error:
+    """The error reply sent instead of an answer over the size cap."""
+    return Error(code="model_error", message="the answer was too large", detail=str(exc))

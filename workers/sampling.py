@@ -1,8 +1,10 @@
 """Sampling one token per row, each row with its own seeded generator: the same text alone or
 in any batch.
 
->>> rngs = [seeded(7), seeded(None)]                      # None: a random seed
->>> sample(logits, rngs, temperatures, top_k, banned=[0])  # (b, V) -> (b,)
+In a decoding step, for a batch of b rows::
+
+    rngs = [seeded(7), seeded(None)]                      # None: a random seed
+    sample(logits, rngs, temperatures, top_k, banned=[0])  # (b, V) -> (b,)
 
 Each row draws one uniform number from its own ``torch.Generator`` and inverts its CDF
 (float64, on the CPU), so what a row picks depends only on its own logits and generator.

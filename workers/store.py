@@ -1,10 +1,12 @@
 """The model store: versioned model folders, each with a manifest of checksums, behind a URL.
 
->>> store = ModelStore("file://./models")
->>> manifest = store.publish("bard", "charrnn", built, metrics={"val_loss": 1.41},
-...                          corpus="lee_background.cor", config={"hidden": 512})
->>> stored = store.open("bard")            # the latest version; "bard@2" pins one
->>> stored.path / "model.safetensors"      # a local folder whose files match their sha256
+Publishing a trained folder ``built`` and opening it again::
+
+    store = ModelStore("file://./models")
+    manifest = store.publish("bard", "charrnn", built, metrics={"val_loss": 1.41},
+                             corpus="lee_background.cor", config={"hidden": 512})
+    stored = store.open("bard")            # the latest version; "bard@2" pins one
+    stored.path / "model.safetensors"      # a local folder whose files match their sha256
 
 Layout: ``<root>/<name>/<version>/`` holds the model's files and ``manifest.json`` (kind,
 version, the sha256 of each file, training metrics, corpus, config, created). Versions are

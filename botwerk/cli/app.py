@@ -10,18 +10,18 @@ from typing import Any, TypeVar
 
 import click
 
+from botwerk.cores import DEMO_BOTS
 from botwerk.infra.bus import Bus
 from botwerk.infra.commands import guard, load_settings
 from botwerk.infra.memory import MemoryBus
 from botwerk.infra.process import run_roles
-from botwerk.infra.registry import MODELS, TRANSPORTS
+from botwerk.infra.registry import MODELS, TRANSPORTS, Registry
 from botwerk.infra.settings import Settings
 from botwerk.schemas import BotwerkError
+from botwerk.workers.demo import DEMO_MODELS, SECONDS_HELP
 
-from .models import COMMANDS
-
-DEMO_BOTS = ("billybard", "annalogue", "moviebot", "demo")
-DEMO_MODELS = ("echo", "charrnn", "word2vec", "chat")
+COMMANDS = Registry("command", "botwerk.commands")
+"""Commands the role packages add (``botwerk train ...`` comes from botwerk.workers)."""
 T = TypeVar("T")
 
 NEEDS_BROKER = (
@@ -78,7 +78,7 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 @click.option(
     "--train-seconds",
     type=float,
-    help="How long to train each demo model the store lacks  [default: charrnn 75, chat 60]",
+    help=f"How long to train each demo model the store lacks  [default: {SECONDS_HELP}]",
 )
 @click.pass_obj
 def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind: str,
@@ -236,5 +236,17 @@ def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:
         sys.exit(130)
 
 
-for _command in COMMANDS:
-    main.add_command(_command)
+def add_commands(group: click.Group, registry: Registry = COMMANDS) -> None:
+    """Add every command ``registry`` holds to ``group``; ``GROUP.NAME`` goes into GROUP."""
+    for name in registry.names():  # sorted: a group comes before its commands
+        *path, last = name.split(".")
+        parent = group
+        for step in path:
+            found = parent.commands.get(step)
+            if not isinstance(found, click.Group):
+                raise BotwerkError(f"command {name!r}: no command group {step!r} to put it in")
+            parent = found
+        parent.add_command(registry.load(name), last)
+
+
+add_commands(main)

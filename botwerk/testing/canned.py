@@ -1,12 +1,15 @@
 """A stand-in for the models, for testing a bot's handlers without a bus or a worker.
 
->>> model = CannedModel({"text": " world"})
->>> reply = await bot.dispatch(context("billybard", "hello", model))
->>> model.sent   # [("charrnn", {"prime": "hello", ...})]: what the bot asked for
+In an async test of a bot (``bot = BillyBard(settings)``)::
 
-It plays the part of :class:`infra.rpc.Rpc` that :class:`cores.bot.Context` calls: each
-``infer`` answers with the next canned outputs (or raises the next canned exception, such as
-a :class:`infra.errors.RemoteError`) and records the model and inputs it was sent.
+    model = CannedModel({"text": " world"})
+    reply = await bot.dispatch(context("billybard", "hello", model))
+    model.sent   # [("charrnn", {"prime": "hello", ...})]: what the bot asked for
+
+It plays the part of :class:`botwerk.infra.rpc.Rpc` that :class:`botwerk.cores.bot.Context`
+calls: each ``infer`` answers with the next canned outputs (or raises the next canned
+exception, such as a :class:`botwerk.infra.errors.RemoteError`) and records the model and
+inputs it was sent.
 """
 
 from __future__ import annotations

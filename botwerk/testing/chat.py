@@ -1,8 +1,10 @@
 """A test transport: ask a bot something and await its answer, through the real Gateway.
 
->>> async with ChatClient(bus, settings, bot="demo") as chat:
-...     reply = await chat.ask("hello")
-...     assert reply.text == "echo: hello"
+In an async test, with the ``bus`` and ``settings`` fixtures, the demo bot and echo model running::
+
+    async with ChatClient(bus, settings, bot="demo") as chat:
+        reply = await chat.ask("hello")
+        assert reply.text == "echo: hello"
 
 Each question gets a conversation id of its own, so answers are matched to questions even
 when they arrive out of order; ``replies`` keeps every reply delivered, duplicates included.
@@ -24,7 +26,7 @@ _clients = itertools.count()
 
 
 class ChatClient:
-    """A :class:`transports.base.Transport` driven by the test instead of a platform."""
+    """A :class:`botwerk.transports.base.Transport` driven by the test instead of a platform."""
 
     name: ClassVar[str] = "test"
     max_text: ClassVar[int | None] = None

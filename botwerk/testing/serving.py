@@ -1,8 +1,10 @@
-"""One model served by a real :class:`~workers.runtime.Worker`, and an RPC client to ask it.
+"""One model served by a real :class:`~botwerk.workers.runtime.Worker`, and an RPC client.
 
->>> async with serving(bus, settings, CharRNNModel(settings, "charrnn", model="bard")) as ask:
-...     reply = await ask("charrnn", {"prime": "the ", "length": 12})
-...     assert reply.version == "bard@1"
+In an async test, with the ``bus`` and ``settings`` fixtures::
+
+    async with serving(bus, settings, CharRNNModel(settings, "charrnn", model="bard")) as ask:
+        reply = await ask("charrnn", {"prime": "the ", "length": 12})
+        assert reply.version == "bard@1"
 
 The bus must be started; the worker is stopped afterwards (the bus is the caller's).
 """

@@ -1,11 +1,13 @@
 """A throwaway RabbitMQ node for fault tests: its own name, ports, data and config in a folder.
 
->>> node = ThrowawayBroker(tmp_path)
->>> node.start()                 # Debian's rabbitmq-server, beside the machine's main broker
->>> node.kill()                  # SIGKILL the Erlang VM: no goodbye to anyone
->>> node.start()                 # same data folder: durable queues and confirmed messages return
->>> node.pause(); node.resume()  # SIGSTOP / SIGCONT
->>> node.memory_alarm(True)      # publishers block until memory_alarm(False)
+In a fault test::
+
+    node = ThrowawayBroker(tmp_path)
+    node.start()                 # Debian's rabbitmq-server, beside the machine's main broker
+    node.kill()                  # SIGKILL the Erlang VM: no goodbye to anyone
+    node.start()                 # same data folder: durable queues and confirmed messages return
+    node.pause(); node.resume()  # SIGSTOP / SIGCONT
+    node.memory_alarm(True)      # publishers block until memory_alarm(False)
 
 The node is configured for fault tests: a short heartbeat, a small maximum message size and a
 short ``consumer_timeout`` checked every second, so the slow paths take seconds, not hours.

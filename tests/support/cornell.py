@@ -1,7 +1,9 @@
 """A tiny Cornell Movie-Dialogs corpus, in the distributed format, with every flaw it can have.
 
->>> folder = write_cornell(tmp_path)        # tmp_path/cornell, holding the three files
->>> corpus = read_cornell(folder)           # workers.chat.cornell
+In a test::
+
+    folder = write_cornell(tmp_path)        # tmp_path/cornell, holding the three files
+    corpus = read_cornell(folder)           # botwerk.workers.corpora.cornell
 
 Three movies (a comedy and romance, a drama, one with no genres), eight conversations of
 short lines, written ISO-8859-1 with Latin-1 letters ("café", "Señor", "José"), and:

@@ -1,12 +1,14 @@
 """A mesh to break: worker and core processes on a throwaway node, the test as their transport.
 
->>> async with FaultMesh(node, settings, tmp_path) as mesh:
-...     mesh.start_worker(); mesh.start_core()
-...     answers = [await mesh.ledger.submit(mesh.chat, mesh.ledger.new_id()) for _ in range(100)]
-...     node.kill(); node.start()          # the fault
-...     await asyncio.gather(*answers)
-...     verdict = await mesh.verdict()     # after a final drain
-...     assert verdict.clean
+In a fault test (``node``: a :class:`~tests.support.broker.ThrowawayBroker`)::
+
+    async with FaultMesh(node, settings, tmp_path) as mesh:
+        mesh.start_worker(); mesh.start_core()
+        answers = [await mesh.ledger.submit(mesh.chat, mesh.ledger.new_id()) for _ in range(100)]
+        node.kill(); node.start()          # the fault
+        await asyncio.gather(*answers)
+        verdict = await mesh.verdict()     # after a final drain
+        assert verdict.clean
 
 The worker serves :class:`tests.support.models.LedgerEcho` under the name ``echo`` and the core
 runs the demo bot, so each ledger id goes transport -> core -> worker -> core -> transport.

@@ -1,9 +1,11 @@
 """IRC for transport tests: a real ngircd on loopback, a raw IRC user, and a SASL server.
 
->>> ircd = Ngircd(tmp_path); ircd.start()          # a plain and a TLS port on 127.0.0.1
->>> ann = await IrcUser.connect(ircd.port, "ann", channels=("#room",))
->>> await ann.say("#room", "demobot: ping")
->>> [line] = await ann.expect(1, to="#room")        # line.raw, line.at, line.text ...
+In a transport test::
+
+    ircd = Ngircd(tmp_path); ircd.start()          # a plain and a TLS port on 127.0.0.1
+    ann = await IrcUser.connect(ircd.port, "ann", channels=("#room",))
+    await ann.say("#room", "demobot: ping")
+    [line] = await ann.expect(1, to="#room")        # line.raw, line.at, line.text ...
 
 :class:`Ngircd` runs Debian's ``/usr/sbin/ngircd -n -f CONF`` (foreground) with a config
 written into the test's folder, so it needs nothing in /etc/ngircd. Started as root it drops

@@ -1,7 +1,9 @@
 """A server that speaks just the SASL part of IRCv3, since ngircd has none.
 
->>> server = SaslServer({"demobot": "s3cret"}); await server.start()
->>> # connect a client to server.port; then server.logins == ["demobot"]
+In a transport test::
+
+    server = SaslServer({"demobot": "s3cret"}); await server.start()
+    # connect a client to server.port; then server.logins == ["demobot"]
 
 It answers CAP LS/REQ/END, AUTHENTICATE PLAIN with 900/903 or 904, then registration (001,
 422) and JOIN, and keeps every line it heard. Fixture: ``sasl_ircd`` (knows the account

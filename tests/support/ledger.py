@@ -1,9 +1,11 @@
 """A ledger of every message a fault test sends, and the checker that finds what went missing.
 
->>> ledger = Ledger(work_dir)
->>> answer = await ledger.ask(chat, ledger.new_id())   # records sent, confirmed, replied
->>> verdict = ledger.check(dead_letters)                # after healing and a final drain
->>> verdict.lost, verdict.duplicates, verdict.unexpected
+In a fault test::
+
+    ledger = Ledger(work_dir)
+    answer = await ledger.ask(chat, ledger.new_id())   # records sent, confirmed, replied
+    verdict = ledger.check(dead_letters)                # after healing and a final drain
+    verdict.lost, verdict.duplicates, verdict.unexpected
 
 Every message's text is a unique id (``L000042``). The ledger records what was sent, what the
 broker confirmed, each reply the user saw, and reads what the workers computed (written by

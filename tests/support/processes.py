@@ -1,8 +1,10 @@
 """Run ``botwerk`` roles as real OS processes, with logs kept for the test report.
 
->>> procs = Processes(env, tmp_path)
->>> worker = procs.start("worker", "echo")
->>> procs.kill(worker)                  # SIGKILL: no goodbye, unacked work goes back
+In a test::
+
+    procs = Processes(env, tmp_path)
+    worker = procs.start("worker", "echo")
+    procs.kill(worker)                  # SIGKILL: no goodbye, unacked work goes back
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """A TCP fault proxy on loopback between clients and a broker, driven by the test.
 
->>> proxy = FaultProxy("127.0.0.1", node.port).start()
->>> url = proxy.url_for(node.url)      # give this URL to the roles under test
->>> proxy.blackhole()                  # sockets stay open, bytes vanish both ways
->>> proxy.pass_()                      # heal: bytes flow again (new connections too)
+In a fault test::
+
+    proxy = FaultProxy("127.0.0.1", node.port).start()
+    url = proxy.url_for(node.url)      # give this URL to the roles under test
+    proxy.blackhole()                  # sockets stay open, bytes vanish both ways
+    proxy.pass_()                      # heal: bytes flow again (new connections too)
 
 Modes: ``pass_`` (forward), ``latency(ms)`` (delay every chunk), ``blackhole`` (drop every
 byte, keep sockets open), ``refuse`` (close new connections at once); ``reset()`` aborts every

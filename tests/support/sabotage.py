@@ -31,7 +31,10 @@ def sabotage(fn: Callable[[Patch], None]) -> Callable[[Patch], None]:
 
 @sabotage
 def early_ack(patch: Patch) -> None:
-    """Ack each message as it arrives, before the work it asks for is done (auto-ack)."""
+    """Ack each message as it arrives, before the work it asks for is done (auto-ack).
+
+    ``consumer._run`` settles for every typed handler: the Responder that cores and workers
+    answer through (``infra/responder.py``) and every reply inbox (``infra/rpc.py``)."""
 
     async def run(bus: Any, names: Any, delivery: Delivery, work: Any) -> None:
         delivery.ack()
@@ -138,7 +141,9 @@ def crash_on_bad_input(patch: Patch) -> None:
 
 @sabotage
 def ignore_deadlines(patch: Patch) -> None:
-    """Start work whatever its deadline, and send requests without a time to live."""
+    """Start work whatever its deadline, and send requests without a time to live.
+
+    ``Delivery.expired`` is what the Responder checks before a core or worker starts."""
     from botwerk.workers.batching import Batcher
 
     patch(Delivery, "expired", lambda self: False)

@@ -1,10 +1,12 @@
 """A local Slack for the Slack transport's tests: the Web API and Socket Mode, on 127.0.0.1.
 
->>> slack = FakeSlack(); await slack.start()          # or the ``fake_slack`` fixture
->>> # point the transport at it: [transports.slack] api_url = slack.api_url
->>> await slack.wait_connected()                       # the transport opened its WebSocket
->>> await slack.push(envelope(message("<@UBOT> hi")))  # Slack delivers an event
->>> slack.posts                                        # what chat.postMessage was sent
+In a transport test::
+
+    slack = FakeSlack(); await slack.start()          # or the ``fake_slack`` fixture
+    # point the transport at it: [transports.slack] api_url = slack.api_url
+    await slack.wait_connected()                       # the transport opened its WebSocket
+    await slack.push(envelope(message("<@UBOT> hi")))  # Slack delivers an event
+    slack.posts                                        # what chat.postMessage was sent
 
 It speaks Slack's wire protocol, so the real slack_sdk clients talk to it: ``auth.test``
 (the bot is user ``UBOT``), ``apps.connections.open`` (a ``ws://127.0.0.1:PORT/link/`` URL)

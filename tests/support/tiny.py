@@ -1,7 +1,9 @@
 """Tiny real models for tests: trained in seconds, stored like any other.
 
->>> url = build_tiny_store(tmp_path / "models")   # "charrnn", "word2vec" and "chat", version 1
->>> env["BOTWERK_MODELS"] = url                    # workers serve them under those names
+In a test::
+
+    url = build_tiny_store(tmp_path / "models")   # "charrnn", "word2vec" and "chat", version 1
+    env["BOTWERK_MODELS"] = url                    # workers serve them under those names
 
 The char-RNN is one small LSTM layer trained for a few seconds on the Lee corpus: it writes
 letters and spaces, not sense, which is all a test of the plumbing needs. The word vectors
@@ -27,11 +29,11 @@ CHARRNN_SECONDS = 8.0
 
 def build_tiny_store(folder: Path) -> str:
     """Train both tiny models into a store at ``folder``; the store's URL."""
-    from botwerk.workers.charrnn.model import CharRNNConfig
+    from botwerk.workers.charrnn.config import CharRNNConfig
     from botwerk.workers.charrnn.train import train as train_charrnn
-    from botwerk.workers.corpora import load_text
+    from botwerk.workers.corpora.text import load_text
     from botwerk.workers.demo import CORPUS, demo_corpus
-    from botwerk.workers.word2vec.train import DEMO_CONFIG
+    from botwerk.workers.word2vec.config import DEMO_CONFIG
     from botwerk.workers.word2vec.train import train as train_word2vec
 
     store = ModelStore(f"file://{folder}")
@@ -53,9 +55,10 @@ def build_tiny_store(folder: Path) -> str:
 
 
 def _train_chat(work: Path) -> TrainResult:
-    from botwerk.workers.chat.dialogs import chatterbot_dialogs, pairs, with_genres
-    from botwerk.workers.chat.model import ChatConfig
+    from botwerk.workers.chat.config import ChatConfig
     from botwerk.workers.chat.train import train
+    from botwerk.workers.corpora.chatterbot import chatterbot_dialogs
+    from botwerk.workers.corpora.dialogs import pairs, with_genres
 
     dialogs = with_genres(chatterbot_dialogs(), ["greetings", "food", "gossip", "conversations"])
     config = ChatConfig(

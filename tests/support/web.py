@@ -1,7 +1,9 @@
 """Fixtures for the web transport's tests: a free port, the chat server of a real mesh, a browser.
 
->>> def test_ping(web_url):
-...     assert httpx.post(f"{web_url}/api/chat", json={"text": "ping"}).json()["reply"] == "pong"
+A test::
+
+    def test_ping(web_url):
+        assert httpx.post(f"{web_url}/api/chat", json={"text": "ping"}).json()["reply"] == "pong"
 
 - ``free_port``: a TCP port on 127.0.0.1 that nothing listened on a moment ago.
 - ``web_mesh`` (one per test module): ``botwerk worker echo``, ``botwerk core demo`` and

@@ -1,9 +1,11 @@
 """A local X (Twitter) API v2 for tests: the endpoints the X transport calls, over real HTTP.
 
->>> def test_it(x_api, x_secrets):        # FakeX on 127.0.0.1 in its own thread; keys in env
-...     tweet = x_api.mention("@botwerkbot ping", author="alice")
-...     ...                                 # the transport runs with api_url = x_api.url
-...     assert [t.text for t in x_api.replies_to(tweet)] == ["pong"]
+A test::
+
+    def test_it(x_api, x_secrets):        # FakeX on 127.0.0.1 in its own thread; keys in env
+        tweet = x_api.mention("@botwerkbot ping", author="alice")
+        ...                                 # the transport runs with api_url = x_api.url
+        assert [t.text for t in x_api.replies_to(tweet)] == ["pong"]
 
 Serves ``GET /2/users/me``; ``GET /2/users/:id/mentions`` newest first, honouring
 ``since_id``, ``max_results`` and ``pagination_token``, with the ``author_id`` expansion and

@@ -11,7 +11,7 @@ from botwerk.infra.bus import Outgoing, dead_reason, now_ms
 from botwerk.infra.errors import DeadlineExceeded, RemoteError
 from botwerk.infra.rpc import Replies, Rpc
 from botwerk.schemas import ComponentEvent, InferRequest, decode
-from botwerk.workers.echo import EchoModel
+from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
 from tests.support.waiting import collect, eventually
 

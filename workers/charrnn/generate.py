@@ -1,8 +1,10 @@
 """Batched text generation from a charrnn model: many requests, one forward pass per character.
 
->>> generator = Generator.from_folder(Path("models/bard/3"), device="auto")
->>> generator.generate([Prompt("The ", 100, seed=1), Prompt("", 300, temperature=0.5, top_k=5)])
-['weather was ...', 'the government ...']
+With a trained model folder::
+
+    generator = Generator.from_folder(Path("models/bard/3"), device="auto")
+    generator.generate([Prompt("The ", 100, seed=1), Prompt("", 300, temperature=0.5, top_k=5)])
+    # -> ['weather was ...', 'the government ...']
 
 Each request has its own prime, length, temperature, top-k and seed, and all of them run in
 one batch. The primes, of any length, go through the LSTM packed, so each row's state is the
@@ -28,8 +30,9 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..sampling import sample, seeded
-from .model import UNK, CharRNN, State, Vocab, load, resolve_device
+from botwerk.workers.charrnn.model import UNK, CharRNN, State, Vocab, load
+from botwerk.workers.device import resolve_device
+from botwerk.workers.sampling import sample, seeded
 
 
 class Request(Protocol):

@@ -1,10 +1,12 @@
-"""The character-level LSTM language model: config, vocabulary, network, and its files.
+"""The character-level LSTM language model: vocabulary, network, and its files.
 
->>> vocab = Vocab.from_text("to be or not to be")
->>> model = CharRNN(ModelArgs.of(vocab, CharRNNConfig(hidden=64, layers=1)))
->>> logits, state = model(torch.tensor([vocab.encode("to b")]))  # (1, 4, vocab.size)
->>> save(folder, model, vocab, config)      # model.safetensors + model.json
->>> model, vocab, config = load(folder, torch.device("cpu"))
+Building, running and storing one::
+
+    vocab = Vocab.from_text("to be or not to be")
+    model = CharRNN(ModelArgs.of(vocab, CharRNNConfig(hidden=64, layers=1)))
+    logits, state = model(torch.tensor([vocab.encode("to b")]))  # (1, 4, vocab.size)
+    save(folder, model, vocab, config)      # model.safetensors + model.json
+    model, vocab, config = load(folder, torch.device("cpu"))
 
 A model folder holds exactly two files: the weights as safetensors and ``model.json`` with the
 model arguments, the vocabulary and the resolved training config, so inference rebuilds the
@@ -23,14 +25,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from botwerk.schemas import BotwerkError
-
-from .. import modelfiles
+from botwerk.workers import modelfiles
+from botwerk.workers.charrnn.config import CharRNNConfig
+from botwerk.workers.errors import BadModelFolder
 
 FORMAT = "botwerk.charrnn.v1"
 UNK = 0
@@ -38,63 +39,6 @@ UNK = 0
 
 State = tuple[Tensor, Tensor]
 """The LSTM's (h, c), each (layers, B, hidden)."""
-
-
-class BadModelFolder(BotwerkError):
-    """A folder is not a charrnn model this code can read; the message says what is wrong."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CharRNNConfig:
-    """Sizes and training settings; the vocabulary comes from the corpus, not from here."""
-
-    embed: int = 64
-    hidden: int = 512
-    layers: int = 2
-    dropout: float = 0.2
-    seq_len: int = 128
-    """characters per truncated-BPTT chunk"""
-    batch_size: int = 64
-    """parallel streams through the corpus"""
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    clip: float = 1.0
-    """gradient norm cap"""
-    epochs: int = 20
-    val_fraction: float = 0.05
-    """the corpus's tail held out for validation"""
-    seed: int = 1337
-
-    def __post_init__(self) -> None:
-        positive = ("embed", "hidden", "layers", "seq_len", "batch_size", "epochs")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"CharRNNConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"CharRNNConfig.dropout must be in [0, 1), got {self.dropout}")
-        if not 0 < self.val_fraction < 0.5:
-            raise ValueError(
-                f"CharRNNConfig.val_fraction must be in (0, 0.5), got {self.val_fraction}"
-            )
-        if self.lr <= 0 or self.clip <= 0 or self.weight_decay < 0:
-            raise ValueError("CharRNNConfig: lr and clip must be > 0, weight_decay >= 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> CharRNNConfig:
-        """The config ``to_dict`` wrote; unknown keys are refused by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := sorted(set(values) - known):
-            raise ValueError(f"unknown CharRNNConfig keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
-
-
-DEMO_CONFIG = CharRNNConfig(
-    embed=48, hidden=256, layers=1, dropout=0.0, seq_len=100, batch_size=16, lr=4e-3, epochs=30
-)
-"""Small enough to write word-like English from the Lee corpus in about a minute on 2 cores."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,16 +110,6 @@ class CharRNN(nn.Module):
         return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> the GPU when there is one, else the CPU; ``cpu``, ``cuda``, ``cuda:N`` as is."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise BotwerkError(f"device {device!r} asked for, but torch sees no GPU: use auto or cpu")
-    return resolved
-
-
 def save(folder: Path, model: CharRNN, vocab: Vocab, config: CharRNNConfig) -> None:
     """Write ``model.safetensors`` and ``model.json`` into ``folder``."""
     meta = {"model": dataclasses.asdict(model.args), "vocab": list(vocab.chars),
@@ -185,7 +119,7 @@ def save(folder: Path, model: CharRNN, vocab: Vocab, config: CharRNNConfig) -> N
 
 def load(folder: Path, device: torch.device) -> tuple[CharRNN, Vocab, CharRNNConfig]:
     """The model in ``folder`` on ``device``, in eval mode, with its vocabulary and config."""
-    meta = modelfiles.read_meta(folder, FORMAT, "charrnn", BadModelFolder)
+    meta = modelfiles.read_meta(folder, FORMAT, "charrnn")
     try:
         vocab = Vocab(tuple(meta["vocab"]))
         args = ModelArgs(**meta["model"])

@@ -1,7 +1,9 @@
 """Train a charrnn model on a plain-text corpus, with checkpoints and automatic resume.
 
->>> result = train(Path("shakespeare.txt").read_text(), Path("work/bard"), CharRNNConfig())
->>> store.publish("bard", "charrnn", result.folder, metrics=result.metrics, config=result.config)
+Training, then publishing what it kept::
+
+    result = train(Path("shakespeare.txt").read_text(), Path("work/bard"), CharRNNConfig())
+    store.publish("bard", "charrnn", result.folder, metrics=result.metrics, config=result.config)
 
 The corpus becomes ``batch_size`` parallel streams; each step trains on the next ``seq_len``
 characters of every stream (truncated backpropagation through time), carrying the LSTM state
@@ -16,6 +18,9 @@ checkpointed like a full one. The finished model lands in ``workdir/model``, rea
 publish: the weights of the epoch with the lowest validation loss (kept in ``workdir/best``
 as training goes), with that epoch's metrics.
 
+The epochs, checkpoints, resume and best-keeping are :mod:`botwerk.workers.epochs`'s, as for
+every kind; this module says what one epoch of a char-RNN is.
+
 Limits: one process, one device. A cut-short epoch counts as an epoch: the next run starts
 the one after it.
 """
@@ -23,10 +28,8 @@ the one after it.
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,37 +39,22 @@ from torch.nn import functional as F
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from botwerk.schemas import BotwerkError
-
-from ..checkpoints import (
-    latest_checkpoint,
-    read_progress,
-    restore_optimizer,
-    save_checkpoint,
-    write_whole,
+from botwerk.workers.charrnn.config import CharRNNConfig
+from botwerk.workers.charrnn.generate import Generator, Prompt
+from botwerk.workers.charrnn.model import (
+    CharRNN,
+    ModelArgs,
+    State,
+    Vocab,
+    load,
+    save,
 )
-from ..store import TrainResult
-from .generate import Generator, Prompt
-from .model import CharRNN, CharRNNConfig, ModelArgs, State, Vocab, load, resolve_device, save
+from botwerk.workers.device import resolve_device, rng_devices
+from botwerk.workers.epochs import EpochLoop, Say
+from botwerk.workers.store import TrainResult
 
 SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
 SAMPLE_LENGTH = 200
-BEST = "best"
-
-
-@dataclass(slots=True)
-class _Progress:
-    """What a checkpoint remembers besides the weights."""
-
-    epoch: int = 0
-    steps: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
-    train_loss: float = math.nan
-    val_loss: float = math.nan
-    tokens_per_s: float = 0.0
-    best_epoch: int = 0
-    best_val_loss: float = math.inf
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train(
@@ -83,56 +71,38 @@ def train(
     resolved = resolve_device(device)
     vocab = Vocab.from_text(text)
     say = tqdm.write if progress and log is print else log  # keep the bar intact
-    gpus = [resolved.index or 0] if resolved.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus):  # seeds per epoch, the caller's RNG untouched
+    with torch.random.fork_rng(devices=rng_devices(resolved)):  # the caller's RNG untouched
         torch.manual_seed(config.seed)
-        trainer = _Trainer(text, vocab, config, resolved, say)
-        trainer.resume(workdir / "checkpoints")
-        trainer.run(workdir, progress, max_seconds)
-    folder = workdir / "model"
-    shutil.rmtree(folder, ignore_errors=True)
-    if (workdir / BEST).is_dir():
-        shutil.copytree(workdir / BEST, folder)
-    else:  # no epoch ran: the config asks for no more than the checkpoint has
-        save(folder, trainer.model, vocab, config)
-    return TrainResult(folder, trainer.metrics(), config.to_dict())
+        loop = _Loop(text, vocab, config, resolved, say)
+        loop.resume(workdir / "checkpoints")
+        loop.run(workdir, progress, max_seconds)
+    return TrainResult(loop.keep_best(workdir), loop.metrics(), config.to_dict())
 
 
-class _Trainer:
+class _Loop(EpochLoop[CharRNN]):
+    """Truncated BPTT over parallel streams; the best epoch has the lowest validation loss."""
+
+    label = "charrnn"
+    unit = "tok"
+    unit_scale = True
+
     def __init__(
-        self, text: str, vocab: Vocab, config: CharRNNConfig, device: torch.device,
-        say: Callable[[str], None],
-    ) -> None:  # fmt: skip
-        self.vocab, self.config, self.device, self.say = vocab, config, device, say
+        self, text: str, vocab: Vocab, config: CharRNNConfig, device: torch.device, say: Say
+    ) -> None:
+        self.vocab, self.config, self.device = vocab, config, device
         self.train_data, self.val_data = _split(text, vocab, config, device)
-        self.model = CharRNN(ModelArgs.of(vocab, config)).to(device)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        model = CharRNN(ModelArgs.of(vocab, config)).to(device)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
-        self.done = _Progress()
+        super().__init__(model, optimizer, say, config.epochs, config.seed)
+        self.training_s, self.run_tokens = 0.0, 0  # this run's, for tokens/s
 
-    def run(self, workdir: Path, progress: bool, max_seconds: float | None) -> None:
-        started, seconds_before = time.perf_counter(), self.done.seconds
-        deadline = None if max_seconds is None else started + max_seconds
-        epochs = range(self.done.epoch + 1, self.config.epochs + 1)
-        training_s, tokens_before = 0.0, self.done.tokens
-        with tqdm(total=self.train_data[0].numel() * len(epochs), unit="tok", unit_scale=True,
-                  disable=not progress, desc="charrnn") as bar:  # fmt: skip
-            for epoch in epochs:
-                torch.manual_seed(self.config.seed + epoch)  # a resumed run draws the same
-                epoch_started = time.perf_counter()
-                self.done.train_loss, stopped = self._epoch(bar, deadline)
-                training_s += time.perf_counter() - epoch_started
-                self.done.tokens_per_s = (self.done.tokens - tokens_before) / training_s
-                self.done.val_loss = _evaluate(self.model, self.val_data, self.config.seq_len)
-                self.done.seconds = seconds_before + time.perf_counter() - started
-                self._finish_epoch(epoch, workdir)
-                if stopped or (deadline is not None and time.perf_counter() > deadline):
-                    self.say(f"charrnn: stopping after epoch {epoch}: max_seconds={max_seconds}")
-                    break
+    def work(self) -> int:
+        return self.train_data[0].numel()
 
-    def _epoch(self, bar: tqdm[Any], deadline: float | None) -> tuple[float, bool]:
-        """One pass over the training streams; (mean loss, stopped by the deadline)."""
+    def train_epoch(self, epoch: int, bar: tqdm[Any], deadline: float | None) -> dict[str, float]:
+        started = time.perf_counter()
         self.model.train()
         x_all, y_all = self.train_data  # (B, L) each
         state: State | None = None
@@ -148,68 +118,49 @@ class _Trainer:
             self.optimizer.step()
             value = loss.item()
             total, count = total + value * y.numel(), count + y.numel()
-            self.done.steps, self.done.tokens = self.done.steps + 1, self.done.tokens + y.numel()
+            self.done.steps, self.run_tokens = self.done.steps + 1, self.run_tokens + y.numel()
+            self.done.counts["tokens"] = self.done.counts.get("tokens", 0) + y.numel()
             bar.update(y.numel())
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
             if deadline is not None and time.perf_counter() > deadline:
-                return total / count, True
-        return total / count, False
+                break
+        self.training_s += time.perf_counter() - started
+        self.done.counts["tokens_per_s"] = self.run_tokens / self.training_s
+        return {"train": total / count}
 
-    def _finish_epoch(self, epoch: int, workdir: Path) -> None:
-        done = self.done
-        done.epoch = epoch
-        done.history.append({"epoch": epoch, "train": done.train_loss, "val": done.val_loss})
+    def evaluate(self) -> dict[str, float]:
+        return {"val": _evaluate(self.model, self.val_data, self.config.seq_len)}
+
+    def score(self, figures: dict[str, float]) -> tuple[float, ...]:
+        return (-figures["val"],)
+
+    def report(self, epoch: int, figures: dict[str, float]) -> None:
+        train, val = figures["train"], figures["val"]
         self.say(
-            f"epoch {epoch}/{self.config.epochs}: train loss {done.train_loss:.4f}, "
-            f"val loss {done.val_loss:.4f}, val perplexity {math.exp(done.val_loss):.2f}, "
-            f"{done.tokens_per_s:,.0f} tokens/s"
+            f"epoch {epoch}/{self.epochs}: train loss {train:.4f}, val loss {val:.4f}, "
+            f"val perplexity {math.exp(val):.2f}, "
+            f"{self.done.counts['tokens_per_s']:,.0f} tokens/s"
         )
         prompts = [Prompt("", SAMPLE_LENGTH, t, seed=self.config.seed) for t in SAMPLE_TEMPERATURES]
         samples = Generator(self.model, self.vocab, self.device).generate(list(prompts))
         for temperature, sample in zip(SAMPLE_TEMPERATURES, samples, strict=True):
             self.say(f"  sample at temperature {temperature}: {sample!r}")
-        if done.val_loss < done.best_val_loss:
-            done.best_epoch, done.best_val_loss = epoch, done.val_loss
-            write_whole(workdir / BEST, self._save)
-        save_checkpoint(
-            workdir / "checkpoints", epoch, self._save, self.optimizer, _progress_dict(self.done)
-        )
 
-    def _save(self, folder: Path) -> None:
+    def save_model(self, folder: Path) -> None:
         save(folder, self.model, self.vocab, self.config)
 
-    def resume(self, checkpoints: Path) -> None:
-        """Continue from the latest checkpoint in ``checkpoints``, if there is one."""
-        latest = latest_checkpoint(checkpoints)
-        if latest is None:
-            return
-        model, vocab, _ = load(latest, self.device)
-        if vocab != self.vocab or model.args != self.model.args:
-            raise BotwerkError(
-                f"{latest} was trained on another corpus or with other sizes; to start over, "
-                f"give a fresh work folder (or delete {checkpoints})"
-            )
-        self.model.load_state_dict(model.state_dict())
-        restore_optimizer(self.optimizer, latest)
-        self.done = _Progress(**read_progress(latest))
-        self.say(f"charrnn: resuming from {latest.name} ({self.done.steps} steps done)")
+    def same_shape(self, checkpoint: Path) -> CharRNN | None:
+        model, vocab, _ = load(checkpoint, self.device)
+        return model if vocab == self.vocab and model.args == self.model.args else None
 
     def metrics(self) -> dict[str, float]:
         """Of the kept model (the best epoch's), and of the whole training."""
-        done = self.done
-        best = next((h for h in done.history if h["epoch"] == done.best_epoch), None)
+        best, counts = self.done.best_figures(), self.done.counts
         return {
-            "train_loss": best["train"] if best else done.train_loss,
-            "val_loss": best["val"] if best else done.val_loss,
-            "val_perplexity": math.exp(best["val"] if best else done.val_loss),
-            "best_epoch": float(done.best_epoch),
-            "epochs": float(done.epoch),
-            "steps": float(done.steps),
-            "tokens": float(done.tokens),
-            "tokens_per_s": done.tokens_per_s,
-            "seconds": done.seconds,
-            "parameters": float(sum(p.numel() for p in self.model.parameters())),
-        }
+            "train_loss": best["train"], "val_loss": best["val"],
+            "val_perplexity": math.exp(best["val"]), "tokens": counts.get("tokens", 0.0),
+            "tokens_per_s": counts.get("tokens_per_s", 0.0),
+        } | super().metrics()  # fmt: skip
 
 
 def _split(
@@ -251,7 +202,3 @@ def _evaluate(model: CharRNN, data: tuple[Tensor, Tensor], seq_len: int) -> floa
         total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
     model.train()
     return total / y_all.numel()
-
-
-def _progress_dict(done: _Progress) -> dict[str, Any]:
-    return {name: getattr(done, name) for name in _Progress.__slots__}

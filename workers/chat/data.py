@@ -1,9 +1,11 @@
 """Prompt/reply pairs as the model reads them: token ids, split, grouped and batched.
 
->>> data = prepare(pairs(dialogs), config)             # tokenise, split, vocabulary, encode
->>> data.notes      # ['1,839 train, 238 valid, 229 test pairs; 2,410 words; ...']
->>> for batch in batches(data.train, 64, random.Random(1)): ...
->>> groups = grouped(data.test)                        # one source, all its references
+In training (``pairs`` from :mod:`botwerk.workers.corpora.dialogs`)::
+
+    data = prepare(pairs(dialogs), config)             # tokenise, split, vocabulary, encode
+    data.notes      # ['1,839 train, 238 valid, 229 test pairs; 2,410 words; ...']
+    for batch in batches(data.train, 64, random.Random(1)): ...
+    groups = grouped(data.test)                        # one source, all its references
 
 The split is by the tokenised source (context and prompt), so every reply to one prompt is in
 the same part; the vocabulary comes from the training part only. Replies longer than
@@ -19,10 +21,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from botwerk.schemas import BotwerkError
-
-from .dialogs import Pair, split
-from .model import ChatConfig
-from .tokens import SEP, UNK, Vocab, tokenize
+from botwerk.workers.chat.config import ChatConfig
+from botwerk.workers.chat.tokens import SEP, UNK, Vocab, tokenize
+from botwerk.workers.corpora.dialogs import Pair, split
 
 BUCKET = 20
 """Batches per bucket: pairs of similar source length are batched together."""

@@ -1,14 +1,16 @@
 """Replies from a chat model, many at once: greedy, sampled or beam search.
 
->>> responder = Responder.from_folder(Path("models/movie/2"), device="auto")
->>> responder.reply([Ask("how are you?"), Ask("hi", mode="beam", beam=8),
-...                  Ask("tell me a joke", mode="sample", temperature=0.7, seed=3)])
-["I'm fine.", 'Hello!', 'What do you call a ...']
+With a trained model folder::
+
+    responder = Responder.from_folder(Path("models/movie/2"), device="auto")
+    responder.reply([Ask("how are you?"), Ask("hi", mode="beam", beam=8),
+                     Ask("tell me a joke", mode="sample", temperature=0.7, seed=3)])
+    # -> ["I'm fine.", 'Hello!', 'What do you call a ...']
 
 Requests of one mode decode together (beams of one width together): the sources go through
 the encoder packed, each row attends only to its own tokens, and each step feeds every
 unfinished row its last token. Greedy takes the likeliest token; sampling draws from each
-request's own seeded generator (:mod:`workers.sampling`), so a seeded request gives the same
+request's own seeded generator (:mod:`botwerk.workers.sampling`), so a seeded request gives the same
 reply alone or in a batch; beam search keeps ``beam`` hypotheses per request in one flat batch
 of B x beam rows and picks the best by log-probability over length ** :data:`LENGTH_PENALTY`.
 A reply ends at the end token or after ``max_len`` tokens; padding, unknown, start and
@@ -31,10 +33,12 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..sampling import sample, seeded
-from .data import source_ids
-from .model import BANNED, ChatConfig, Seq2Seq, load, resolve_device
-from .tokens import END, PAD, START, Vocab, detokenize, tokenize
+from botwerk.workers.chat.config import ChatConfig
+from botwerk.workers.chat.data import source_ids
+from botwerk.workers.chat.model import BANNED, Seq2Seq, load
+from botwerk.workers.chat.tokens import END, PAD, START, Vocab, detokenize, tokenize
+from botwerk.workers.device import resolve_device
+from botwerk.workers.sampling import sample, seeded
 
 Mode = Literal["greedy", "sample", "beam"]
 LENGTH_PENALTY = 0.7

@@ -1,10 +1,12 @@
-"""The chat model: an encoder-decoder LSTM with Luong attention, its config and its files.
+"""The chat model: an encoder-decoder LSTM with Luong attention, and its files.
 
->>> model = Seq2Seq(ModelArgs.of(vocab, ChatConfig(hidden=256, layers=2)))
->>> memory = model.encode(src, lengths)             # src (B, S) padded ids, lengths (B,)
->>> logits, state = model.decode(tgt_in, memory.state, memory)   # (B, T, V): all steps at once
->>> save(folder, model, vocab, config)              # model.safetensors + model.json
->>> model, vocab, config = load(folder, torch.device("cpu"))
+Building, running and storing one::
+
+    model = Seq2Seq(ModelArgs.of(vocab, ChatConfig(hidden=256, layers=2)))
+    memory = model.encode(src, lengths)             # src (B, S) padded ids, lengths (B,)
+    logits, state = model.decode(tgt_in, memory.state, memory)   # (B, T, V): all steps at once
+    save(folder, model, vocab, config)              # model.safetensors + model.json
+    model, vocab, config = load(folder, torch.device("cpu"))
 
 Encoder: the shared embedding, then a (by default bidirectional) multi-layer LSTM over packed
 variable-length sources; the two directions' outputs and final states are summed, so the
@@ -28,17 +30,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from botwerk.schemas import BotwerkError
-
-from .. import modelfiles
-from ..charrnn.model import resolve_device
-from .tokens import PAD, SEP, START, UNK, Vocab
+from botwerk.workers import modelfiles
+from botwerk.workers.chat.config import Attention, ChatConfig
+from botwerk.workers.chat.tokens import PAD, SEP, START, UNK, Vocab
+from botwerk.workers.errors import BadModelFolder
 
 FORMAT = "botwerk.chat.v1"
 BANNED = (PAD, UNK, START, SEP)
@@ -46,71 +47,6 @@ BANNED = (PAD, UNK, START, SEP)
 
 State = tuple[Tensor, Tensor]
 """The LSTM's (h, c), each (layers, B, hidden)."""
-Attention = Literal["dot", "general", "concat"]
-
-__all__ = ["BANNED", "ChatConfig", "Memory", "ModelArgs", "Seq2Seq", "load", "resolve_device"]
-
-
-class BadModelFolder(BotwerkError):
-    """A folder is not a chat model this code can read; the message says what is wrong."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChatConfig:
-    """Sizes, data and training settings; the vocabulary comes from the corpus."""
-
-    embed: int = 256
-    hidden: int = 512
-    layers: int = 2
-    dropout: float = 0.1
-    attention: Attention = "general"
-    bidirectional: bool = True
-    max_vocab: int = 8000
-    min_count: int = 2
-    """words seen fewer times in the training pairs are <unk>"""
-    max_len: int = 20
-    """tokens: longer replies are left out of training, longer prompts keep their end"""
-    context: bool = False
-    """read the utterance before the prompt too (context <sep> prompt)"""
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    clip: float = 5.0
-    """gradient norm cap"""
-    epochs: int = 20
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    seed: int = 1337
-
-    def __post_init__(self) -> None:
-        for name in ("embed", "hidden", "layers", "max_len", "batch_size", "epochs", "min_count"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ChatConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_vocab < 16:
-            raise ValueError(f"ChatConfig.max_vocab must be >= 16, got {self.max_vocab}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"ChatConfig.dropout must be in [0, 1), got {self.dropout}")
-        if self.attention not in ("dot", "general", "concat"):
-            raise ValueError(f"ChatConfig.attention must be dot, general or concat, not "
-                             f"{self.attention!r}")  # fmt: skip
-        if self.lr <= 0 or self.clip <= 0 or self.weight_decay < 0:
-            raise ValueError("ChatConfig: lr and clip must be > 0, weight_decay >= 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ChatConfig:
-        """The config ``to_dict`` wrote; unknown keys are refused by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := sorted(set(values) - known):
-            raise ValueError(f"unknown ChatConfig keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
-
-
-DEMO_CONFIG = ChatConfig(embed=128, hidden=256, layers=1, max_vocab=3000, min_count=1,
-                         max_len=24, batch_size=32, lr=2e-3, epochs=40)  # fmt: skip
-"""Small enough to learn chatterbot's English dialogs in about a minute on two cores."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +154,7 @@ def save(folder: Path, model: Seq2Seq, vocab: Vocab, config: ChatConfig,
 
 def load(folder: Path, device: torch.device) -> tuple[Seq2Seq, Vocab, ChatConfig]:
     """The model in ``folder`` on ``device``, in eval mode, with its vocabulary and config."""
-    meta = modelfiles.read_meta(folder, FORMAT, "chat", BadModelFolder)
+    meta = modelfiles.read_meta(folder, FORMAT, "chat")
     try:
         vocab = Vocab(tuple(meta["vocab"]))
         args = ModelArgs(**meta["model"])

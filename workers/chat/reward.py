@@ -2,10 +2,14 @@
 
 >>> bleu(["i", "am", "fine", "."], [["i", "am", "fine", "."], ["good", "."]])
 1.0
->>> bleu(["hi", "!"], [["hello", "!"]])      # 1 of 2 words, 0 of 1 bigram: sqrt(0.5 * 0.1)
+>>> bleu(["hi", "!"], [["hello", "!"]])  # doctest: +ELLIPSIS
 0.2236...
->>> corpus_bleu(hypotheses, references)     # 0-100, as papers report
->>> reward = REWARDS.load("bleu")          # or "mypackage.rewards:politeness"
+>>> corpus_bleu([["i", "am", "fine", "."]], [[["i", "am", "fine", "."]]])  # 0-100, as papers
+100.0
+>>> REWARDS.load("bleu") is bleu           # or "mypackage.rewards:politeness"
+True
+
+(The second: 1 of 2 words and 0 of 1 bigram match, the 0 smoothed to 0.1: sqrt(0.5 * 0.1).)
 
 Both are BLEU-4 on the model's own tokens (lower-case, contractions expanded, punctuation
 split), with NLTK's smoothing method 1, so a short reply that shares a few words with a

@@ -1,8 +1,10 @@
 """Fine-tune a trained chat model with self-critical sequence training (Rennie et al. 2017).
 
->>> result = finetune(pairs(dialogs), Path("models/movie/1"), Path("runs/movie-rl"),
-...                   SCSTConfig(samples=5, epochs=10))
->>> store.publish("movie", "chat", result.folder, metrics=result.metrics, config=result.config)
+Fine-tuning a stored model, then publishing what it kept::
+
+    result = finetune(pairs(dialogs), Path("models/movie/1"), Path("runs/movie-rl"),
+                      SCSTConfig(samples=5, epochs=10))
+    store.publish("movie", "chat", result.folder, metrics=result.metrics, config=result.config)
 
 Cross-entropy teaches the model to imitate the next word; SCST rewards whole replies. For each
 training prompt (each distinct source once per epoch, with every reply the corpus has for it
@@ -31,47 +33,22 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from ..store import TrainResult
-from .data import Group, Prepared, grouped, prepare
-from .decode import Responder
-from .dialogs import Pair
-from .model import load, resolve_device, save
-from .reward import REWARDS, Reward
-from .train import EpochLoop, Say
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SCSTConfig:
-    """Fine-tuning settings; the model's own config still holds its sizes and data split."""
-
-    samples: int = 5
-    """sampled replies per prompt"""
-    lr: float = 5e-5
-    batch_size: int = 32
-    """prompts per step"""
-    epochs: int = 10
-    skip_above: float = 0.95
-    """a prompt whose greedy reply scores this much or more is skipped"""
-    clip: float = 5.0
-    reward: str = "bleu"
-    """a name in workers.chat.reward.REWARDS, or module:function"""
-    seed: int = 1337
-
-    def __post_init__(self) -> None:
-        for name in ("samples", "batch_size", "epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"SCSTConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.clip <= 0:
-            raise ValueError("SCSTConfig: lr and clip must be > 0")
-        if not 0 < self.skip_above <= 1:
-            raise ValueError(f"SCSTConfig.skip_above must be in (0, 1], got {self.skip_above}")
+from botwerk.workers.chat.config import SCSTConfig
+from botwerk.workers.chat.data import Group, Prepared, grouped, prepare
+from botwerk.workers.chat.decode import Responder
+from botwerk.workers.chat.model import load, save
+from botwerk.workers.chat.reward import REWARDS, Reward
+from botwerk.workers.chat.train import ChatLoop
+from botwerk.workers.corpora.dialogs import Pair
+from botwerk.workers.device import resolve_device, rng_devices
+from botwerk.workers.epochs import Say
+from botwerk.workers.store import TrainResult
 
 
 def finetune(
@@ -85,8 +62,7 @@ def finetune(
     data = prepare(found, chat, vocab=vocab)
     for note in data.notes:
         say(f"chat-rl: {note}")
-    gpus = [resolved.index or 0] if resolved.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus):
+    with torch.random.fork_rng(devices=rng_devices(resolved)):
         torch.manual_seed(config.seed)
         loop = SelfCritical(Responder(model, vocab, chat, resolved), data, say, config)
         loop.resume(workdir / "checkpoints")
@@ -94,10 +70,10 @@ def finetune(
             greedy = mean_greedy_reward(loop.responder, loop.prompts, loop.reward)
             loop.finish_epoch(0, {"greedy_bleu": greedy} | loop.evaluate(), workdir)
         loop.run(workdir, progress, max_seconds)
-    return loop.result(workdir, {**chat.to_dict(), "rl": asdict(config)})
+    return loop.result(workdir, {**chat.to_dict(), "rl": config.to_dict()})
 
 
-class SelfCritical(EpochLoop):
+class SelfCritical(ChatLoop):
     """SCST: sampled replies, weighted by their reward over the greedy reply's."""
 
     label = "chat-rl"
@@ -115,7 +91,7 @@ class SelfCritical(EpochLoop):
 
     def save_model(self, folder: Path) -> None:
         r = self.responder
-        save(folder, self.model, r.vocab, r.config, rl=asdict(self.config))
+        save(folder, self.model, r.vocab, r.config, rl=self.config.to_dict())
 
     def train_epoch(self, epoch: int, bar: tqdm[Any], deadline: float | None) -> dict[str, float]:
         self.model.eval()  # no dropout: see the module docstring

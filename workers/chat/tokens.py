@@ -4,9 +4,10 @@
 ['i', 'am', 'fine', ',', 'thanks', '!', 'do', 'not', 'you', 'think', 'so', '?']
 >>> detokenize(['i', 'am', 'fine', ',', 'thanks', '!', 'do', 'not', 'you', 'think', 'so', '?'])
 "I'm fine, thanks! Don't you think so?"
+>>> corpus = ["I'm fine.", "I am here."]
 >>> vocab = Vocab.build([tokenize(line) for line in corpus], max_size=8000, min_count=2)
 >>> vocab.encode(["i", "am", "zyzzyva"])      # unknown words map to <unk>, never an error
-[5, 6, 1]
+[7, 6, 1]
 
 Text is lower-cased, curly quotes straightened, contractions expanded (``don't`` -> ``do
 not``, ``I'm`` -> ``i am``; ``'s`` after a pronoun or question word is ``is``, after anything

@@ -1,7 +1,9 @@
 """Train a chat model by cross-entropy with teacher forcing, with checkpoints and resume.
 
->>> result = train(pairs(dialogs), Path("runs/movie"), ChatConfig(epochs=20), corpus="cornell")
->>> store.publish("movie", "chat", result.folder, metrics=result.metrics, config=result.config)
+Training, then publishing what it kept::
+
+    result = train(pairs(dialogs), Path("runs/movie"), ChatConfig(epochs=20), corpus="cornell")
+    store.publish("movie", "chat", result.folder, metrics=result.metrics, config=result.config)
 
 Each epoch shuffles the training pairs into batches of similar source length, runs the decoder
 over each whole reply at once from the true previous tokens (teacher forcing), and minimises the
@@ -12,7 +14,8 @@ replies, and writes a checkpoint; the same ``workdir`` resumes after the latest 
 
 The kept model is the epoch with the best validation BLEU (then the lower validation loss),
 copied to ``workdir/model`` with that epoch's figures. The test set never chooses anything, so
-its BLEU is an honest estimate. :mod:`.rl` fine-tunes the result with the same loop.
+its BLEU is an honest estimate. :mod:`.rl` fine-tunes the result with the same loop; the
+epochs, checkpoints and resume are :mod:`botwerk.workers.epochs`'s, as for every kind.
 
 Limits: one process, one device; ``max_seconds`` stops after the step that passes it and
 that epoch counts as done.
@@ -22,10 +25,7 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,34 +33,19 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from botwerk.schemas import BotwerkError
+from botwerk.workers.chat.config import ChatConfig
+from botwerk.workers.chat.data import Example, Group, Prepared, batches, grouped, prepare
+from botwerk.workers.chat.decode import Responder
+from botwerk.workers.chat.model import ModelArgs, Seq2Seq, load, save
+from botwerk.workers.chat.reward import corpus_bleu
+from botwerk.workers.chat.tokens import END, PAD, START, detokenize
+from botwerk.workers.corpora.dialogs import Pair
+from botwerk.workers.device import resolve_device, rng_devices
+from botwerk.workers.epochs import EpochLoop, Say
+from botwerk.workers.store import TrainResult
 
-from .. import checkpoints
-from ..store import TrainResult
-from .data import Example, Group, Prepared, batches, grouped, prepare
-from .decode import Responder
-from .dialogs import Pair
-from .model import ChatConfig, ModelArgs, Seq2Seq, load, resolve_device, save
-from .reward import corpus_bleu
-from .tokens import END, PAD, START, detokenize
-
-BEST = "best"
 SAMPLES = 3
 EVAL_BATCH = 256
-Say = Callable[[str], None]
-
-
-@dataclass(slots=True)
-class Progress:
-    """What a checkpoint remembers besides the weights."""
-
-    epoch: int = 0
-    steps: int = 0
-    seconds: float = 0.0
-    best_epoch: int = -1
-    best: tuple[float, float] = (-math.inf, -math.inf)
-    """(validation BLEU, -validation loss) of the best epoch"""
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train(
@@ -73,8 +58,7 @@ def train(
     data = prepare(found, config)
     for note in data.notes:
         say(f"chat: {note}")
-    gpus = [resolved.index or 0] if resolved.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus):  # seeded, the caller's RNG untouched
+    with torch.random.fork_rng(devices=rng_devices(resolved)):  # seeded, the caller's RNG untouched
         torch.manual_seed(config.seed)
         model = Seq2Seq(ModelArgs.of(data.vocab, config)).to(resolved)
         loop = CrossEntropy(Responder(model, data.vocab, config, resolved), data, say)
@@ -83,48 +67,24 @@ def train(
     return loop.result(workdir, config.to_dict())
 
 
-class EpochLoop:
-    """Epochs of some training, each evaluated, checkpointed and compared with the best."""
+class ChatLoop(EpochLoop[Seq2Seq]):
+    """Epochs of chat training: evaluated by validation loss and the greedy replies' BLEU."""
 
     label = "chat"
     unit = "pair"
 
     def __init__(self, responder: Responder, data: Prepared, say: Say, epochs: int, seed: int,
                  optimizer: torch.optim.Optimizer) -> None:  # fmt: skip
-        self.responder, self.model = responder, responder.model
-        self.data, self.say, self.epochs, self.seed = data, say, epochs, seed
-        self.optimizer = optimizer
+        super().__init__(responder.model, optimizer, say, epochs, seed)
+        self.responder = responder
+        self.data = data
         self.valid, self.test = grouped(data.valid), grouped(data.test)
-        self.done = Progress()
-
-    def train_epoch(self, epoch: int, bar: tqdm[Any], deadline: float | None) -> dict[str, float]:
-        """One pass over the training data; its figures. Stops early past ``deadline``."""
-        raise NotImplementedError
 
     def work(self) -> int:
-        """Units of ``unit`` in one epoch, for the progress bar."""
         return len(self.data.train)
 
     def save_model(self, folder: Path) -> None:
         save(folder, self.model, self.responder.vocab, self.responder.config)
-
-    def run(self, workdir: Path, progress: bool, max_seconds: float | None) -> None:
-        started, before = time.perf_counter(), self.done.seconds
-        deadline = None if max_seconds is None else started + max_seconds
-        epochs = range(self.done.epoch + 1, self.epochs + 1)
-        with tqdm(total=self.work() * len(epochs), unit=self.unit, disable=not progress,
-                  desc=self.label) as bar:  # fmt: skip
-            for epoch in epochs:
-                torch.manual_seed(self.seed + epoch)  # a resumed run draws the same
-                figures = self.train_epoch(epoch, bar, deadline)
-                figures |= self.evaluate()
-                self.done.seconds = before + time.perf_counter() - started
-                self.finish_epoch(epoch, figures, workdir)
-                if deadline is not None and time.perf_counter() > deadline:
-                    self.say(
-                        f"{self.label}: stopping after epoch {epoch}: max_seconds={max_seconds}"
-                    )
-                    break
 
     def evaluate(self) -> dict[str, float]:
         """Validation loss, and the greedy replies' corpus BLEU on valid and test prompts."""
@@ -136,6 +96,9 @@ class EpochLoop:
         loss = sum(value * n for value, n in losses) / count if count else math.nan
         return {"valid_loss": loss, "valid_bleu": self.bleu(self.valid),
                 "test_bleu": self.bleu(self.test)}  # fmt: skip
+
+    def score(self, figures: dict[str, float]) -> tuple[float, ...]:
+        return (figures["valid_bleu"], -figures["valid_loss"])
 
     def bleu(self, groups: list[Group]) -> float:
         replies = self.greedy([g.src for g in groups])
@@ -149,62 +112,28 @@ class EpochLoop:
             out += [r.vocab.decode(ids) for ids in r.greedy(chunk, [r.config.max_len] * len(chunk))]
         return out
 
-    def finish_epoch(self, epoch: int, figures: dict[str, float], workdir: Path) -> None:
-        done = self.done
-        done.epoch = epoch
-        done.history.append({"epoch": epoch, **figures})
-        shown = ", ".join(
-            f"{name.replace('_', ' ')} {value:.4g}" for name, value in figures.items()
-        )
-        self.say(f"{self.label} epoch {epoch}/{self.epochs}: {shown}")
+    def report(self, epoch: int, figures: dict[str, float]) -> None:
+        super().report(epoch, figures)
         for group in self.valid[:SAMPLES]:
             [reply] = self.greedy([group.src])
             self.say(f"  {detokenize(group.text.split())!r} -> {detokenize(reply)!r}")
-        score = (figures["valid_bleu"], -figures["valid_loss"])
-        if score > done.best:
-            done.best_epoch, done.best = epoch, score
-            checkpoints.write_whole(workdir / BEST, self.save_model)
-        state = asdict(done)
-        checkpoints.save_checkpoint(
-            workdir / "checkpoints", epoch, self.save_model, self.optimizer, state
-        )
 
-    def resume(self, folder: Path) -> None:
-        """Continue from the latest checkpoint in ``folder``, if there is one."""
-        latest = checkpoints.latest_checkpoint(folder)
-        if latest is None:
-            return
-        model, vocab, _ = load(latest, self.responder.device)
-        if vocab != self.responder.vocab or model.args != self.model.args:
-            raise BotwerkError(
-                f"{latest} was trained on another corpus or with other sizes; to start over, "
-                f"give a fresh work folder (or delete {folder})"
-            )
-        self.model.load_state_dict(model.state_dict())
-        checkpoints.restore_optimizer(self.optimizer, latest)
-        saved = checkpoints.read_progress(latest)
-        self.done = Progress(**{**saved, "best": tuple(saved["best"])})
-        self.say(f"{self.label}: resuming from {latest.name} ({self.done.steps} steps done)")
+    def same_shape(self, checkpoint: Path) -> Seq2Seq | None:
+        model, vocab, _ = load(checkpoint, self.responder.device)
+        same = vocab == self.responder.vocab and model.args == self.model.args
+        return model if same else None
 
     def result(self, workdir: Path, config: dict[str, Any]) -> TrainResult:
         """The best epoch's model in ``workdir/model``, with its figures."""
-        folder = workdir / "model"
-        shutil.rmtree(folder, ignore_errors=True)
-        if (workdir / BEST).is_dir():
-            shutil.copytree(workdir / BEST, folder)
-        else:  # no epoch ran: the config asks for no more than the checkpoint has
-            self.save_model(folder)
-        best = next((h for h in self.done.history if h["epoch"] == self.done.best_epoch), {})
-        metrics = {k: v for k, v in best.items() if k != "epoch"} | {
-            "best_epoch": float(self.done.best_epoch), "epochs": float(self.done.epoch),
-            "steps": float(self.done.steps), "seconds": self.done.seconds,
-            "parameters": float(sum(p.numel() for p in self.model.parameters())),
+        folder = self.keep_best(workdir)
+        best = {k: v for k, v in self.done.best_figures().items() if k != "epoch"}
+        metrics = best | super().metrics() | {
             "vocab": float(self.responder.vocab.size), "train_pairs": float(len(self.data.train)),
         }  # fmt: skip
         return TrainResult(folder, metrics, config)
 
 
-class CrossEntropy(EpochLoop):
+class CrossEntropy(ChatLoop):
     """Teacher-forced next-token cross-entropy."""
 
     def __init__(self, responder: Responder, data: Prepared, say: Say) -> None:

@@ -1,7 +1,9 @@
 """chatterbot-corpus's YAML dialogs: the bundled English ones, or any file or folder of them.
 
->>> dialogs = chatterbot_dialogs()                    # the English files of chatterbot-corpus
->>> dialogs = chatterbot_dialogs("my-dialogs/")       # every .yml file in a folder
+Reading them::
+
+    dialogs = chatterbot_dialogs()                    # the English files of chatterbot-corpus
+    dialogs = chatterbot_dialogs("my-dialogs/")       # every .yml file in a folder
 
 Each file has ``categories`` (its genres, lower-cased) and ``conversations``, lists of
 utterances; each conversation becomes a :class:`~.dialogs.Dialog` with the file's categories as
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .dialogs import CorpusError, Dialog
+from botwerk.workers.corpora.dialogs import CorpusError, Dialog
 
 
 def chatterbot_dialogs(path: Path | str | None = None) -> list[Dialog]:

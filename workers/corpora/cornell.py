@@ -1,10 +1,12 @@
 """The Cornell Movie-Dialogs corpus as distributed: its movies, their genres, their dialogs.
 
->>> corpus = read_cornell("cornell movie-dialogs corpus")   # the folder holding movie_lines.txt
->>> print(corpus.summary())
-304,713 lines, 83,097 conversations, 617 movies: ... dialogs
-skipped: ...
->>> comedies = with_genres(corpus.dialogs, ["comedy"])      # from .dialogs
+With the corpus downloaded (below)::
+
+    corpus = read_cornell("cornell movie-dialogs corpus")   # the folder holding movie_lines.txt
+    print(corpus.summary())
+    # 304,713 lines, 83,097 conversations, 617 movies: ... dialogs
+    # skipped: ...
+    comedies = with_genres(corpus.dialogs, ["comedy"])      # from .dialogs
 
 Download the corpus (Danescu-Niculescu-Mizil and Lee, 2011) from
 https://www.cs.cornell.edu/~cristian/Cornell_Movie-Dialogs_Corpus.html and unzip it; this
@@ -38,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dialogs import CorpusError, Dialog
+from botwerk.workers.corpora.dialogs import CorpusError, Dialog
 
 LINES, CONVERSATIONS, TITLES = (
     "movie_lines.txt",

@@ -1,8 +1,10 @@
 """Dialogs and the prompt/reply pairs a chat model learns from, whatever corpus they come from.
 
->>> dialogs = chatterbot_dialogs()     # .chatterbot: the English dialogs of chatterbot-corpus
->>> dialogs = with_genres(dialogs, ["humor", "movies"])  # a dialog in any of them
->>> train, valid, test = split(pairs(dialogs), seed=7)  # stable: a prompt's pairs stay together
+From a corpus to the three parts a chat model trains, validates and tests on::
+
+    dialogs = chatterbot_dialogs()     # .chatterbot: the English dialogs of chatterbot-corpus
+    dialogs = with_genres(dialogs, ["humor", "movies"])  # a dialog in any of them
+    train, valid, test = split(pairs(dialogs), seed=7)  # stable: a prompt's pairs stay together
 
 A :class:`Dialog` is a run of utterances, each answering the one before; its genres are the
 movie's genres (:mod:`.cornell`) or the file's categories (:mod:`.chatterbot`);

@@ -1,7 +1,9 @@
 """Dialogs from any source a chat model trains on, named by a word or a path.
 
->>> dialogs, notes = load_dialogs("chatterbot")                     # bundled, no download
->>> dialogs, notes = load_dialogs("cornell movie-dialogs corpus", ["comedy"])
+By name or by path::
+
+    dialogs, notes = load_dialogs("chatterbot")                     # bundled, no download
+    dialogs, notes = load_dialogs("cornell movie-dialogs corpus", ["comedy"])
 
 The source is :data:`CHATTERBOT` (:mod:`.chatterbot`'s bundled English dialogs), a folder
 holding ``movie_lines.txt`` (:mod:`.cornell`), or chatterbot-format YAML; the notes say what
@@ -15,9 +17,9 @@ import difflib
 from collections.abc import Collection
 from pathlib import Path
 
-from .chatterbot import chatterbot_dialogs
-from .cornell import find_cornell, read_cornell
-from .dialogs import CorpusError, Dialog, genre_counts, with_genres
+from botwerk.workers.corpora.chatterbot import chatterbot_dialogs
+from botwerk.workers.corpora.cornell import find_cornell, read_cornell
+from botwerk.workers.corpora.dialogs import CorpusError, Dialog, genre_counts, with_genres
 
 CHATTERBOT = "chatterbot"
 """The corpus name that means chatterbot-corpus's English dialogs, bundled in its package."""

@@ -1,7 +1,9 @@
 """Plain text and tokenised sentences, read the same way by every model kind.
 
->>> text = load_text("corpus/")      # every text file under a folder, sorted, joined: one str
->>> for words in iter_sentences("corpus.txt.bz2"): ...   # ["the", "cat", "sat"], one per line
+Reading a corpus whole, or a sentence at a time::
+
+    text = load_text("corpus/")      # every text file under a folder, sorted, joined: one str
+    for words in iter_sentences("corpus.txt.bz2"): ...   # ["the", "cat", "sat"], one per line
 
 Plain text: UTF-8, undecodable bytes become U+FFFD; ``.gz`` and ``.bz2`` files are decompressed
 on the fly; in a folder every file is read, sorted, recursively, hidden ones skipped.

@@ -1,7 +1,9 @@
 """Wikipedia XML dumps as plain text, in a format the text readers read back.
 
->>> write_wiki_text("enwiki-latest-pages-articles.xml.bz2", Path("wiki.txt"), headings=True)
->>> for article in read_wiki_text("wiki.txt"): ...
+From a downloaded dump::
+
+    write_wiki_text("enwiki-latest-pages-articles.xml.bz2", Path("wiki.txt"), headings=True)
+    for article in read_wiki_text("wiki.txt"): ...
 
 :func:`wiki_articles` turns a MediaWiki XML dump (``.xml``, ``.xml.bz2``, ``.xml.gz``) into
 :class:`WikiArticle` s through gensim's ``extract_pages`` and ``filter_wiki``: main-namespace
@@ -32,7 +34,7 @@ from typing import IO, NamedTuple
 from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, filter_wiki
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from .text import iter_lines
+from botwerk.workers.corpora.text import iter_lines
 
 REDIRECT = re.compile(r"\s*#redirect", re.IGNORECASE)
 HEADING = re.compile(r"^(={2,6})\s*(.*?)\s*\1\s*$")

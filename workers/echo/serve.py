@@ -5,7 +5,8 @@
 [{'text': 'hi'}]
 
 ``delay_ms`` makes a batch take that long (like a slow model, capped at 60 s) and ``fail``
-makes the model raise, so the slow and failing paths can be seen and tested end to end.
+makes the model raise, so the slow and failing paths can be seen and tested end to end. The
+input and output types, and the cap, are the echo contract in :mod:`botwerk.schemas.models.echo`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,10 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-import msgspec
-
 from botwerk.infra.settings import Settings
+from botwerk.schemas.models.echo import MAX_DELAY_MS, EchoInput, EchoOutput
 
-MAX_DELAY_MS = 60_000
-
-
-class EchoInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    text: str
-    delay_ms: int = 0
-    fail: bool = False
+__all__ = ["MAX_DELAY_MS", "EchoFailure", "EchoInput", "EchoModel"]
 
 
 class EchoFailure(RuntimeError):
@@ -51,4 +45,4 @@ class EchoModel:
             time.sleep(delay / 1000)  # on the model thread: the event loop keeps running
         if any(item.fail for item in batch):
             raise EchoFailure("asked to fail")
-        return [{"text": item.text} for item in batch]
+        return [EchoOutput(text=item.text).to_outputs() for item in batch]

@@ -1,76 +1,30 @@
 """The word2vec worker model: word-vector questions over the mesh, vectors shared by mmap.
 
->>> model = Word2VecModel(settings, "word2vec", model="lee@2"); model.load()
->>> model.predict([Word2VecInput(op="analogy", words=["man", "king", "woman"], topn=3)])
-[{'unknown': [], 'resolved': {'man': 'man', ...}, 'results': [['queen', 0.93], ...]}]
+With trained vectors in the store::
 
-Ops and their outputs (every output also has ``unknown``, the input terms not in the
-vocabulary as written, and ``resolved``, term -> the vocabulary key used; when ``unknown`` is
-not empty, that is all there is):
+    model = Word2VecModel(settings, "word2vec", model="lee@2"); model.load()
+    model.predict([Word2VecInput.analogy("man", "king", "woman", topn=3)])
+    # -> [{'unknown': [], 'resolved': {'man': 'man', ...}, 'results': [['queen', 0.93], ...]}]
 
-=============  ==================  ===================================================
-op             words               output
-=============  ==================  ===================================================
-most_similar   positive, negative  ``results``: ``[[term, cosine], ...]`` best first
-analogy        [a, b, c]           ``results``: a is to b as c is to ... (3CosMul)
-similarity     [x, y]              ``similarity``: cosine
-odd_one_out    3 or more           ``word``, ``scores``: ``[[term, mean cosine to the rest]]``
-frequency      1 or more           ``results``: ``[[term, count, rank]]`` (count 0: unknown)
-=============  ==================  ===================================================
-
-A wrong number of words fails validation (a ``bad_request`` reply), before any batching.
+The ops, what each reads and what it answers are the word2vec contract, in
+:mod:`botwerk.schemas.models.word2vec` (a table there): ``Word2VecInput`` and ``Word2VecOutput``. A
+wrong number of words fails validation (a ``bad_request`` reply), before any batching.
 The matrix is ``np.load(mmap_mode="r")``: N workers on one machine share one copy.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
-
-import msgspec
+from typing import Any, ClassVar
 
 from botwerk.infra.settings import Settings
+from botwerk.schemas.models.word2vec import Row, Word2VecInput, Word2VecOutput
+from botwerk.workers.errors import NotLoaded
 from botwerk.workers.store import ModelStore
+from botwerk.workers.word2vec.vectors import UnknownWords, Vectors
 
-from .vectors import UnknownWords, Vectors
+__all__ = ["KIND", "Word2VecInput", "Word2VecModel", "answer"]
 
 KIND = "word2vec"
-
-Op = Literal["most_similar", "analogy", "similarity", "odd_one_out", "frequency"]
-
-
-class Word2VecInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    op: Op
-    positive: list[str] = []  # most_similar
-    negative: list[str] = []  # most_similar
-    words: list[str] = []  # analogy: [a, b, c]; similarity: [x, y]; odd_one_out: 3+; frequency
-    topn: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
-
-    def __post_init__(self) -> None:
-        problem = _shape_problem(self)
-        if problem:
-            raise ValueError(problem)
-
-    @property
-    def terms(self) -> list[str]:
-        return [*self.positive, *self.negative, *self.words]
-
-
-def _shape_problem(item: Word2VecInput) -> str | None:
-    """Why ``item`` has the wrong words for its op, or None."""
-    if item.op == "most_similar":
-        if not item.positive:
-            return "most_similar needs at least one word in `positive`"
-        if item.words:
-            return "most_similar takes `positive` and `negative`, not `words`"
-        return None
-    if item.positive or item.negative:
-        return f"{item.op} takes `words`, not `positive`/`negative`"
-    wanted = {"analogy": (3, 3), "similarity": (2, 2), "odd_one_out": (3, 100)}
-    low, high = wanted.get(item.op, (1, 100))
-    if not low <= len(item.words) <= high:
-        count = str(low) if low == high else f"{low} to {high}"
-        return f"{item.op} needs {count} words in `words`, got {len(item.words)}"
-    return None
 
 
 class Word2VecModel:
@@ -88,7 +42,7 @@ class Word2VecModel:
     @property
     def vectors(self) -> Vectors:
         if self._vectors is None:
-            raise RuntimeError(f"the {self.name} model is not loaded: call load() first")
+            raise NotLoaded(self.name)
         return self._vectors
 
     def load(self) -> None:
@@ -98,37 +52,40 @@ class Word2VecModel:
 
     def example(self) -> Word2VecInput:
         first = self.vectors.kv.index_to_key[0]
-        return Word2VecInput(op="most_similar", positive=[first], topn=10)
+        return Word2VecInput.most_similar([first], topn=10)
 
     def predict(self, batch: list[Word2VecInput]) -> list[dict[str, Any]]:
         return [answer(self.vectors, item) for item in batch]
 
 
 def answer(vectors: Vectors, item: Word2VecInput) -> dict[str, Any]:
-    """The output for one input (see the module docstring)."""
+    """The outputs for one input: only ``unknown`` and ``resolved`` if a term is unknown."""
     try:
         resolved = vectors.lookup(item.terms)
     except UnknownWords as exc:
         unknown = list(dict.fromkeys(exc.unknown))
-        return {"unknown": unknown, "resolved": exc.resolved}
-    return {"unknown": [], "resolved": resolved, **_compute(vectors, item)}
+        return Word2VecOutput(unknown=unknown, resolved=exc.resolved).to_outputs()
+    return _compute(vectors, item, resolved).to_outputs()
 
 
-def _compute(vectors: Vectors, item: Word2VecInput) -> dict[str, Any]:
+def _compute(vectors: Vectors, item: Word2VecInput, resolved: dict[str, str]) -> Word2VecOutput:
     words = item.words
     if item.op == "most_similar":
-        return {"results": _pairs(vectors.most_similar(item.positive, item.negative, item.topn))}
+        found = vectors.most_similar(item.positive, item.negative, item.topn)
+        return Word2VecOutput(unknown=[], resolved=resolved, results=_rows(found))
     if item.op == "analogy":
         a, b, c = words
-        return {"results": _pairs(vectors.analogy(a, b, c, topn=item.topn))}
+        found = vectors.analogy(a, b, c, topn=item.topn)
+        return Word2VecOutput(unknown=[], resolved=resolved, results=_rows(found))
     if item.op == "similarity":
         x, y = words
-        return {"similarity": vectors.similarity(x, y)}
+        return Word2VecOutput(unknown=[], resolved=resolved, similarity=vectors.similarity(x, y))
     if item.op == "odd_one_out":
         odd, scores = vectors.odd_one_out(words)
-        return {"word": odd, "scores": _pairs(scores)}
-    return {"results": [[word, *vectors.frequency(word)] for word in words]}
+        return Word2VecOutput(unknown=[], resolved=resolved, word=odd, scores=scores)
+    counts: list[Row] = [[word, *vectors.frequency(word)] for word in words]
+    return Word2VecOutput(unknown=[], resolved=resolved, results=counts)
 
 
-def _pairs(pairs: list[tuple[str, float]]) -> list[list[Any]]:
+def _rows(pairs: list[tuple[str, float]]) -> list[Row]:
     return [[term, score] for term, score in pairs]

@@ -1,18 +1,21 @@
 """Train word2vec on a corpus, or import pre-trained vectors, into a folder ready to publish.
 
->>> result = train(Path("corpus.txt"), Path("built"), Word2VecConfig(epochs=10))
->>> ModelStore(url).publish("lee", "word2vec", result.folder, metrics=result.metrics,
-...                         corpus="corpus.txt", config=result.config)
->>> imported = import_vectors(Path("GoogleNews-vectors-negative300.bin.gz"), Path("gnews"))
+Training and publishing, or importing vectors someone else trained::
 
-The corpus is a text file or a folder of them, read by :class:`workers.corpora.Sentences`
-(one sentence per line, lower-cased letters-only words unless ``lowercase=False``), once to
-build the vocabulary and once per epoch: a restartable iterable, never held in memory. With
-``phrases=True``, gensim's ``Phrases`` first finds word pairs that occur together far more
-than by chance and joins them ("new york" -> ``new_york``), as in the GoogleNews vectors.
+    result = train(Path("corpus.txt"), Path("built"), Word2VecConfig(epochs=10))
+    ModelStore(url).publish("lee", "word2vec", result.folder, metrics=result.metrics,
+                            corpus="corpus.txt", config=result.config)
+    imported = import_vectors(Path("GoogleNews-vectors-negative300.bin.gz"), Path("gnews"))
 
-The folder holds the vectors as :mod:`workers.word2vec.vectors` describes; nothing is pickled.
-``DEMO_CONFIG`` trains on gensim's ``lee_background.cor`` (300 news stories) in a few seconds.
+The corpus is a text file or a folder of them, read by
+:class:`botwerk.workers.corpora.text.Sentences` (one sentence per line, lower-cased
+letters-only words unless ``lowercase=False``), once to build the vocabulary and once per
+epoch: a restartable iterable, never held in memory. With ``phrases=True``, gensim's
+``Phrases`` first finds word pairs that occur together far more than by chance and joins them
+("new york" -> ``new_york``), as in the GoogleNews vectors.
+
+The folder holds the vectors as :mod:`botwerk.workers.word2vec.vectors` describes; nothing is
+pickled.
 
 Limits: runs reproduce exactly only with ``workers=1`` (thread scheduling otherwise reorders
 updates). The training loss is gensim's figure for the last epoch, only with
@@ -26,49 +29,16 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import msgspec
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 from gensim.models.phrases import FrozenPhrases, Phrases
 from gensim.utils import open as open_any
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from botwerk.workers.corpora import Sentences
-
-from ..store import TrainResult
-from .vectors import save_folder
-
-
-class Word2VecConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Training settings; checked on construction."""
-
-    vector_size: int = 100
-    window: int = 5
-    min_count: int = 5
-    sg: bool = False
-    """skip-gram (True) or CBOW (False)."""
-    negative: int = 5
-    sample: float = 1e-3
-    epochs: int = 5
-    workers: int = 2
-    seed: int = 1
-    lowercase: bool = True
-    phrases: bool = False
-    phrase_min_count: int = 5
-    phrase_threshold: float = 10.0
-    compute_loss: bool = True
-
-    def __post_init__(self) -> None:
-        positive = ("vector_size", "window", "min_count", "epochs", "workers", "phrase_min_count")
-        for field in positive:
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be 1 or more, got {getattr(self, field)}")
-        if self.negative < 1:
-            raise ValueError("negative must be 1 or more: hierarchical softmax is not supported")
-
-
-DEMO_CONFIG = Word2VecConfig(vector_size=50, window=5, min_count=2, epochs=20, sg=False)
-"""For ``gensim.test.utils.datapath("lee_background.cor")``: a few seconds on two cores."""
+from botwerk.workers.corpora.text import Sentences
+from botwerk.workers.store import TrainResult
+from botwerk.workers.word2vec.config import Word2VecConfig
+from botwerk.workers.word2vec.vectors import save_folder
 
 
 class PhrasedSentences:
@@ -127,7 +97,7 @@ def train(corpus: Path, out: Path, config: Word2VecConfig, *, progress: bool = T
     )  # fmt: skip
     save_folder(model.wv, out)
     metrics = _metrics(model, trained, time.perf_counter() - started, bar.losses)
-    return TrainResult(out, metrics, msgspec.structs.asdict(config))
+    return TrainResult(out, metrics, config.to_dict())
 
 
 def _metrics(

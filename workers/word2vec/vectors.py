@@ -1,10 +1,12 @@
 """Word vectors on disk and the questions they answer: neighbours, analogies, odd one out.
 
->>> save_folder(model.wv, Path("built"))            # vectors.bin + vectors.npy + vocab.tsv
->>> vectors = Vectors.open(Path("built"))           # memory-mapped, nothing copied, no pickle
->>> vectors.most_similar(["new york"], topn=3)      # "new york" resolves to "new_york"
-[('los_angeles', 0.71), ...]
->>> vectors.analogy("man", "king", "woman")         # man is to king as woman is to ?
+Storing a trained gensim model's vectors, and asking them::
+
+    save_folder(model.wv, Path("built"))            # vectors.bin + vectors.npy + vocab.tsv
+    vectors = Vectors.open(Path("built"))           # memory-mapped, nothing copied, no pickle
+    vectors.most_similar(["new york"], topn=3)      # "new york" resolves to "new_york"
+    # -> [('los_angeles', 0.71), ...]
+    vectors.analogy("man", "king", "woman")         # man is to king as woman is to ?
 
 A stored folder holds the same vectors twice:
 

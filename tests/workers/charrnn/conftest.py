@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from botwerk.workers.charrnn.model import CharRNNConfig
+from botwerk.workers.charrnn.config import CharRNNConfig
 from botwerk.workers.charrnn.train import train
 from botwerk.workers.store import TrainResult
 

@@ -12,7 +12,8 @@ from botwerk.infra.settings import Settings
 from botwerk.schemas import SchemaError, validate
 from botwerk.testing.serving import serving
 from botwerk.workers.batching import Batcher
-from botwerk.workers.charrnn.serve import CharRNNInput, CharRNNModel, NotLoaded
+from botwerk.workers.charrnn.serve import CharRNNInput, CharRNNModel
+from botwerk.workers.errors import NotLoaded
 from botwerk.workers.store import ModelStore
 
 

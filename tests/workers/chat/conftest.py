@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from botwerk.workers.chat.config import ChatConfig
 from botwerk.workers.chat.decode import Responder
-from botwerk.workers.chat.dialogs import Pair, chatterbot_dialogs, pairs, with_genres
-from botwerk.workers.chat.model import ChatConfig
 from botwerk.workers.chat.train import train
+from botwerk.workers.corpora.chatterbot import chatterbot_dialogs
+from botwerk.workers.corpora.dialogs import Pair, pairs, with_genres
 from botwerk.workers.store import TrainResult
 
 GENRES = ("greetings", "food", "gossip")

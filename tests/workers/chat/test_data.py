@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from botwerk.schemas import BotwerkError
 from botwerk.workers.chat.data import batches, grouped, prepare, source_ids
-from botwerk.workers.chat.dialogs import Dialog, Pair, pairs
 from botwerk.workers.chat.tokens import SEP, UNK
+from botwerk.workers.corpora.dialogs import Dialog, Pair, pairs
 
 from .conftest import TINY
 

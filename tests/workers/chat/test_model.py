@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 import torch
+from msgspec.structs import replace
 
-from botwerk.workers.chat.model import BadModelFolder, ChatConfig, ModelArgs, Seq2Seq, load, save
+from botwerk.workers.chat.config import ChatConfig
+from botwerk.workers.chat.model import ModelArgs, Seq2Seq, load, save
 from botwerk.workers.chat.tokens import SPECIALS, Vocab
+from botwerk.workers.errors import BadModelFolder
 
 VOCAB = Vocab(SPECIALS + tuple("abcdefghij"))
 

@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
+from botwerk.workers.chat.config import SCSTConfig
 from botwerk.workers.chat.data import grouped, prepare
 from botwerk.workers.chat.decode import Responder
 from botwerk.workers.chat.reward import bleu
-from botwerk.workers.chat.rl import SCSTConfig, finetune, mean_greedy_reward
+from botwerk.workers.chat.rl import finetune, mean_greedy_reward
 
 SCST = SCSTConfig(samples=8, lr=3e-3, batch_size=16, epochs=10, seed=2)
 

@@ -8,7 +8,8 @@ from botwerk.infra.memory import MemoryBus
 from botwerk.infra.settings import Settings
 from botwerk.schemas import SchemaError, validate
 from botwerk.testing.serving import serving
-from botwerk.workers.chat.serve import ChatInput, ChatModel, NotLoaded
+from botwerk.workers.chat.serve import ChatInput, ChatModel
+from botwerk.workers.errors import NotLoaded
 from botwerk.workers.store import ModelStore
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from botwerk.schemas import BotwerkError
-from botwerk.workers.chat.dialogs import Pair
 from botwerk.workers.chat.train import train
+from botwerk.workers.corpora.dialogs import Pair
 
 from .conftest import TINY
 

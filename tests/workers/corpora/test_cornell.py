@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from botwerk.workers.chat.cornell import (
+from botwerk.workers.corpora.cornell import (
     CONVERSATIONS,
     LINES,
     TITLES,
@@ -15,7 +15,7 @@ from botwerk.workers.chat.cornell import (
     parse_list,
     read_cornell,
 )
-from botwerk.workers.chat.dialogs import CorpusError, pairs, with_genres
+from botwerk.workers.corpora.dialogs import CorpusError, pairs, with_genres
 from tests.support.cornell import EXPECTED
 
 

@@ -7,18 +7,17 @@ from pathlib import Path
 import chatterbot_corpus
 import pytest
 
-from botwerk.workers.chat.dialogs import (
-    CHATTERBOT,
+from botwerk.workers.corpora.chatterbot import chatterbot_dialogs
+from botwerk.workers.corpora.dialogs import (
     CorpusError,
     Dialog,
     Pair,
-    chatterbot_dialogs,
     genre_counts,
-    load_dialogs,
     pairs,
     split,
     with_genres,
 )
+from botwerk.workers.corpora.sources import CHATTERBOT, load_dialogs
 
 ENGLISH = Path(chatterbot_corpus.__file__).parent / "data" / "english"
 GREETINGS = (

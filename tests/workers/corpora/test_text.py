@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 from gensim.test.utils import datapath
 
-from botwerk.workers.corpora import (
-    Sentences,
+from botwerk.workers.corpora.text import Sentences, iter_sentences, load_text
+from botwerk.workers.corpora.wiki import (
     WikiArticle,
     clean_wiki,
-    iter_sentences,
-    load_text,
     read_wiki_text,
     wiki_articles,
     write_wiki_text,

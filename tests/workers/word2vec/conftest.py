@@ -10,7 +10,8 @@ import pytest
 from gensim.models import KeyedVectors
 
 from botwerk.workers.store import TrainResult
-from botwerk.workers.word2vec.train import Word2VecConfig, train
+from botwerk.workers.word2vec.config import Word2VecConfig
+from botwerk.workers.word2vec.train import train
 from botwerk.workers.word2vec.vectors import Vectors, save_folder
 
 GROUPS = {

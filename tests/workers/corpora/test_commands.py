@@ -1,14 +1,26 @@
-"""The chat commands: ``corpus cornell`` (summary, --genres, --show), ``train chat`` with and
-without ``--rl``, ``reply``, and one-line errors."""
+"""The corpus commands: ``corpus wiki``, and ``corpus cornell`` (summary, --genres, --show),
+with one-line errors."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from gensim.test.utils import datapath
 
 from botwerk.cli.app import main
+
+
+@pytest.mark.slow
+def test_corpus_wiki_writes_plain_text(run, tmp_path):
+    dump = datapath("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+    result = run("corpus", "wiki", dump, tmp_path / "wiki.txt", "--no-headings")
+    assert result.exit_code == 0, result.output
+    count = int(re.search(r"wrote (\d+) articles", result.output).group(1))
+    text = (tmp_path / "wiki.txt").read_text()
+    assert count > 10 and "== " not in text and "[[" not in text
 
 
 def cornell(*args: object) -> Result:
@@ -78,50 +90,3 @@ def test_errors_are_one_line(
     assert result.exit_code == 1
     assert len(result.output.splitlines()) == 1 and result.output.startswith(message)
     assert "Traceback" not in result.output
-
-
-SMALL = ["--hidden", 16, "--embed", 8, "--layers", 1, "--min-count", 1, "--epochs", 2]
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.delenv("BOTWERK_AMQP_URL", raising=False)
-    monkeypatch.setenv("BOTWERK_MODELS", f"file://{tmp_path / 'models'}")
-    monkeypatch.chdir(tmp_path)
-    return lambda *args: CliRunner().invoke(main, [str(a) for a in args])
-
-
-@pytest.mark.slow
-def test_train_a_chat_model_fine_tune_it_and_ask_it(run, cornell_dir: Path, tmp_path: Path) -> None:
-    first = run("train", "chat", cornell_dir, "--name", "movie", "--genre", "comedy", *SMALL)
-    assert first.exit_code == 0, first.output
-    assert "stored movie@1 (chat)" in first.output and "test_bleu" in first.output
-    assert (tmp_path / "runs" / "movie" / "checkpoints").is_dir()
-
-    tuned = run("train", "chat", cornell_dir, "--name", "movie", "--genre", "comedy", "--rl",
-                "--epochs", 1, "--samples", 2)  # fmt: skip
-    assert tuned.exit_code == 0, tuned.output
-    assert "fine-tuning movie@1 by SCST in runs/movie-1-rl" in tuned.output
-    assert "stored movie@2 (chat)" in tuned.output and "greedy_bleu" in tuned.output
-
-    listed = run("models", "list").output.splitlines()
-    assert [line.split()[:4] for line in listed] == [
-        ["movie@1", "chat", "cornell", "[comedy]"],
-        ["movie@2", "chat", "cornell", "[comedy]"],
-    ]
-    answer = run("reply", "movie@2", "Where are you going?", "--mode", "beam")
-    assert answer.exit_code == 0 and len(answer.output.splitlines()) == 1, answer.output
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [(["nowhere", "--name", "x"], "Error: no dialogs at nowhere: give 'chatterbot'"),
-     (["chatterbot", "--name", "x", "--genre", "humour"], "did you mean humor?"),
-     (["chatterbot", "--name", "x", "--rl", "--hidden", 8],
-      "Error: --hidden: --rl keeps the sizes and data settings of the model"),
-     (["chatterbot", "--name", "nonesuch", "--rl"], "Error: no model 'nonesuch'")],
-)  # fmt: skip
-def test_train_chat_errors_are_one_line(run, args: list[object], message: str) -> None:
-    result = run("train", "chat", *args)
-    assert result.exit_code in (1, 2)
-    assert message in result.output and "Traceback" not in result.output

@@ -1,89 +1,42 @@
-"""``botwerk`` commands for the chat model: look into a dialog corpus, train, fine-tune, try.
+"""The chat commands: train a chat model on dialogs, fine-tune it by SCST, and ask it here.
 
-    botwerk corpus cornell "cornell movie-dialogs corpus"             # what was read, skipped
-    botwerk corpus cornell DIR --genres                               # genres, most dialogs first
-    botwerk corpus cornell DIR --show 3 --genre comedy --seed 7       # three comedy dialogs
     botwerk train chat DIR --genre comedy --name comedy               # cross-entropy
     botwerk train chat DIR --genre comedy --name comedy --rl          # then SCST fine-tuning
     botwerk train chat chatterbot --name chat                         # no download needed
     botwerk reply comedy "where have you been?" --mode beam
 
-:mod:`.modelcli` puts them in its groups (``corpus cornell``, ``train chat``); nothing heavy
-is imported until a command runs.
+``train chat``'s sizes and settings are :class:`~.config.ChatConfig`'s fields and, with
+``--rl``, :class:`~.config.SCSTConfig`'s: only the options given are passed on, so each
+config's own defaults apply. Nothing heavy is imported until a command runs;
+``botwerk corpus cornell`` (:mod:`botwerk.workers.corpora.commands`) looks into a corpus first.
 """
 
 from __future__ import annotations
 
-import random
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from botwerk.infra.settings import Settings
-
-from .kit import command_settings, friendly, publish, store
+from botwerk.workers.chat.config import ChatConfig, SCSTConfig
+from botwerk.workers.commands import command_settings, friendly, publish, store
+from botwerk.workers.options import config_options, default_of
 
 if TYPE_CHECKING:
-    from botwerk.workers.chat.dialogs import Dialog, Pair
+    from botwerk.workers.corpora.dialogs import Pair
     from botwerk.workers.store import TrainResult
 
 
-@click.command("cornell")
-@click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--genres", "list_genres", is_flag=True, help="List every genre with its counts.")
-@click.option("--show", type=int, is_flag=False, flag_value=1, default=0, metavar="N",
-              help="Print N sample dialogs (1 with no N).")  # fmt: skip
-@click.option("--genre", multiple=True, help="Only dialogs of this genre; repeat for more.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Which samples --show picks.")
-@friendly
-def corpus_cornell(
-    folder: Path, list_genres: bool, show: int, genre: tuple[str, ...], seed: int
-) -> None:
-    """What FOLDER, the Cornell Movie-Dialogs corpus, holds: dialogs, pairs, genres, samples.
-
-    FOLDER holds movie_lines.txt (or is the folder the corpus's zip was unpacked in).
-    """
-    from botwerk.workers.chat.cornell import cornell_folder
-    from botwerk.workers.chat.dialogs import load_dialogs
-
-    dialogs, notes = load_dialogs(cornell_folder(folder), genre)
-    for note in notes:
-        click.echo(note)
-    click.echo(f"{len(dialogs):,} dialogs, {sum(len(d.utterances) - 1 for d in dialogs):,} pairs")
-    if list_genres:
-        _echo_genres(dialogs)
-    for dialog in random.Random(seed).sample(dialogs, min(max(show, 0), len(dialogs))):
-        _echo_dialog(dialog)
-
-
-def _echo_genres(dialogs: Sequence[Dialog]) -> None:
-    """One row per genre: movies, dialogs and pairs in it, most dialogs first."""
-    movies: dict[str, set[str]] = {}
-    counts: Counter[str] = Counter()
-    found: Counter[str] = Counter()
-    for dialog in dialogs:
-        for genre in dialog.genres or {"(none)"}:
-            movies.setdefault(genre, set()).add(dialog.id.split(":")[0])
-            counts[genre] += 1
-            found[genre] += len(dialog.utterances) - 1
-    click.echo(f"\n{'genre':16} {'movies':>7} {'dialogs':>9} {'pairs':>9}")
-    for genre, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        click.echo(f"{genre:16} {len(movies[genre]):7,} {count:9,} {found[genre]:9,}")
-
-
-def _echo_dialog(dialog: Dialog) -> None:
-    """The movie's title and genres, then each utterance on its own line, like a script."""
-    genres = ", ".join(sorted(dialog.genres)) or "no genre"
-    click.echo(f"\n{dialog.source} ({genres}) {dialog.id}")
-    for utterance in dialog.utterances:
-        click.echo(f"  {utterance}")
+def _both(name: str, unit: str = "", rl_unit: str = "") -> str:
+    """Help naming the default of ``name`` in both configs: ``[default: 20, or 10 with --rl]``."""
+    ce, rl = default_of(ChatConfig, name), default_of(SCSTConfig, name)
+    return f"[default: {ce:g}{unit}, or {rl:g}{rl_unit} with --rl]"
 
 
 CE_ONLY = ("hidden", "layers", "embed", "dropout", "attention", "max_len", "max_vocab",
            "min_count", "context")  # fmt: skip
+"""The options that shape the model or its data: --rl keeps the stored model's."""
 
 
 @click.command("chat")
@@ -95,24 +48,11 @@ CE_ONLY = ("hidden", "layers", "embed", "dropout", "attention", "max_len", "max_
 @click.option("--rl", is_flag=True, help="Fine-tune the stored model by SCST instead.")
 @click.option("--from", "start", metavar="NAME[@VERSION]", help="--rl: the model to fine-tune  "
               "[default: the latest --name]")  # fmt: skip
-@click.option("--epochs", type=int, help="[default: 20, or 10 with --rl]")
-@click.option("--batch-size", type=int, help="[default: 64 pairs, or 32 prompts with --rl]")
-@click.option("--lr", type=float, help="[default: 1e-3, or 5e-5 with --rl]")
-@click.option("--hidden", type=int, help="LSTM units per layer  [default: 512]")
-@click.option("--layers", type=int, help="[default: 2]")
-@click.option("--embed", type=int, help="Word embedding size, shared  [default: 256]")
-@click.option("--dropout", type=float, help="[default: 0.1]")
-@click.option("--attention", type=click.Choice(["dot", "general", "concat"]),
-              help="Luong's score function  [default: general]")  # fmt: skip
-@click.option(
-    "--max-len", type=int, help="Tokens per reply; longer ones are left out  [default: 20]"
-)
-@click.option("--max-vocab", type=int, help="[default: 8000]")
-@click.option("--min-count", type=int, help="Rarer words are <unk>  [default: 2]")
-@click.option("--context/--no-context", default=None, help="Read the utterance before the prompt.")
-@click.option("--samples", type=int, default=5, show_default=True, help="--rl: samples per prompt.")
-@click.option("--reward", default="bleu", show_default=True, help="--rl: a reward name or "
-              "module:function")  # fmt: skip
+@click.option("--epochs", type=int, help=_both("epochs"))
+@click.option("--batch-size", type=int, help=_both("batch_size", " pairs", " prompts"))
+@click.option("--lr", type=float, help=_both("lr"))
+@config_options(ChatConfig, *CE_ONLY, defaults=False)
+@config_options(SCSTConfig, "samples", "reward")
 @click.option("--max-minutes", type=float, help="Stop after this long, keeping the best so far.")
 @click.option("--workdir", type=click.Path(path_type=Path), help="Checkpoints; resumes from "
               "here  [default: runs/NAME, with --rl runs/FROM-VERSION-rl]")  # fmt: skip
@@ -129,7 +69,8 @@ def train_chat(corpus: str, name: str, genres: tuple[str, ...], rl: bool, start:
     fine-tuned by self-critical sequence training on the same corpus and stored as the next
     version of --name; its epoch 0 is where it started.
     """
-    from botwerk.workers.chat.dialogs import load_dialogs, pairs
+    from botwerk.workers.corpora.dialogs import pairs
+    from botwerk.workers.corpora.sources import load_dialogs
 
     given = {k: v for k, v in options.items() if v is not None}
     if rl and (shaping := sorted(set(given) & set(CE_ONLY))):
@@ -145,7 +86,6 @@ def train_chat(corpus: str, name: str, genres: tuple[str, ...], rl: bool, start:
         result = _finetune(settings, pairs(dialogs), start or name, workdir, given, samples,
                            reward, seconds)  # fmt: skip
     else:
-        from botwerk.workers.chat.model import ChatConfig
         from botwerk.workers.chat.train import train
 
         result = train(pairs(dialogs), workdir or Path("runs") / name, ChatConfig(**given),
@@ -156,7 +96,7 @@ def train_chat(corpus: str, name: str, genres: tuple[str, ...], rl: bool, start:
 def _finetune(settings: Settings, found: list[Pair], start: str, workdir: Path | None,
               given: dict[str, Any], samples: int, reward: str,
               seconds: float | None) -> TrainResult:  # fmt: skip
-    from botwerk.workers.chat.rl import SCSTConfig, finetune
+    from botwerk.workers.chat.rl import finetune
 
     stored = store(settings).open(start, kind="chat")
     spec = stored.manifest
@@ -182,7 +122,8 @@ def _finetune(settings: Settings, found: list[Pair], start: str, workdir: Path |
 def reply(name: str, text: str, **options: Any) -> None:
     """Answer TEXT with the chat model stored as NAME[@VERSION], here, with no broker."""
     from botwerk.schemas import validate
-    from botwerk.workers.chat.serve import ChatInput, ChatModel
+    from botwerk.schemas.models.chat import ChatInput
+    from botwerk.workers.chat.serve import ChatModel
 
     request = validate({"text": text, **options}, ChatInput, "option")
     model = ChatModel(command_settings(), name)

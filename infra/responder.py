@@ -1,0 +1,124 @@
+"""The one request/reply entrypoint: what every role that answers requests does the same way.
+
+Used like this::
+
+    responder = Responder(
+        bus, names, InferRequest, answer, asked=WORK,
+        too_large=lambda reply, exc: Error(code="model_error", message="too large"),
+    )
+    await bus.consume(queue, responder.handler(), prefetch=8)
+
+For each delivery (decoded and traced by :func:`~botwerk.infra.consumer.typed_handler`), the
+responder dead-letters, unstarted, a request without ``reply_to`` (nowhere to answer), without
+a valid ``x-botwerk-deadline``, or whose deadline has passed. Otherwise it awaits
+``answer(request, delivery)`` and publishes the reply to ``reply_to``, with ``correlation_id``
+= the request's ``message_id`` and the request's trace. ``bus.publish`` returns only once the
+broker has confirmed the reply, and the delivery is acked only after that (by the consumer,
+when the handler returns): a process killed midway leaves the request to another. A reply over
+the size cap is replaced by ``too_large(reply, exc)``, a short reply that says so, so the
+caller still hears back. ``after(delivery)`` then runs, before the ack.
+
+Core (``cores/runtime.py``) and Worker (``workers/runtime.py``) use it; they differ only in the
+words of their dead-letter reasons (:class:`Asked`), the reply's durability, and the fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from botwerk.infra.bus import MISSING_DEADLINE, Bus, Delivery, Handler, Outgoing
+from botwerk.infra.consumer import typed_handler
+from botwerk.infra.errors import DeadLetter, TooLarge
+from botwerk.infra.topology import Names
+from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope
+
+Req = TypeVar("Req", bound=Envelope)
+Rep = TypeVar("Rep", bound=Envelope)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """How dead-letter reasons name a request and the start of its work."""
+
+    what: str
+    """"request" -> "request without reply_to: nowhere to answer" """
+    start: str
+    """"the work started" -> "deadline passed before the work started" """
+
+    @property
+    def expired(self) -> str:
+        return f"deadline passed before {self.start}"
+
+
+WORK = Asked("request", "the work started")
+"""A worker's requests."""
+
+
+class Responder(Generic[Req, Rep]):
+    """Answers one queue's requests; see the module."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        names: Names,
+        expect: type[Req],
+        answer: Callable[[Req, Delivery], Awaitable[Rep]],
+        *,
+        asked: Asked,
+        too_large: Callable[[Rep, TooLarge], Envelope],
+        persistent: bool = True,
+        after: Callable[[Delivery], None] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.bus = bus
+        self.names = names
+        self.expect = expect
+        self.asked = asked
+        self._answer = answer
+        self._too_large = too_large
+        self._persistent = persistent
+        self._after = after
+        self._max_bytes = max_bytes
+
+    def handler(self) -> Handler:
+        """The bus handler: decode, check, answer, reply, then (on return) ack."""
+        return typed_handler(
+            self.bus, self.names, (self.expect,), self.respond, max_bytes=self._max_bytes
+        )
+
+    async def respond(self, request: Req, delivery: Delivery) -> None:
+        """Check ``delivery``, answer ``request`` and publish the reply (confirmed)."""
+        reply_to = self.check(delivery)
+        reply = await self._answer(request, delivery)
+        await self.reply(delivery, reply_to, reply)
+        if self._after is not None:
+            self._after(delivery)
+
+    def check(self, delivery: Delivery) -> str:
+        """Where to reply; :class:`DeadLetter` when the request cannot or must not be started."""
+        reply_to = delivery.message.reply_to
+        if not reply_to:
+            raise DeadLetter(f"{self.asked.what} without reply_to: nowhere to answer")
+        if delivery.deadline_ms is None:
+            raise DeadLetter(f"{self.asked.what} without {MISSING_DEADLINE}")
+        if delivery.expired():
+            raise DeadLetter(self.asked.expired)
+        return reply_to
+
+    async def reply(self, delivery: Delivery, reply_to: str, reply: Rep) -> None:
+        """Publish ``reply`` to ``reply_to``, or the too-large fallback if it is over the cap."""
+        try:
+            await self.bus.publish("", reply_to, self._outgoing(delivery, reply))
+        except TooLarge as exc:
+            fallback = self._too_large(reply, exc)
+            await self.bus.publish("", reply_to, self._outgoing(delivery, fallback))
+
+    def _outgoing(self, delivery: Delivery, reply: Envelope) -> Outgoing:
+        return Outgoing.of(
+            reply,
+            correlation_id=delivery.message.message_id,
+            trace=delivery.trace,
+            persistent=self._persistent,
+        )

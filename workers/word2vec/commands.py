@@ -1,0 +1,80 @@
+"""The word2vec commands: train vectors, import pre-trained ones, and ask them here.
+
+    botwerk train word2vec wiki.txt --name wiki-vectors --phrases
+    botwerk models import GoogleNews-vectors-negative300.bin --kind word2vec --name news
+    botwerk similar news king --negative man --positive woman
+
+``train word2vec``'s settings are :class:`~.config.Word2VecConfig`'s fields, with its
+defaults and help; ``similar`` asks the stored vectors directly, with no broker or worker.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from botwerk.schemas import validate
+from botwerk.workers.commands import EXISTING, command_settings, friendly, publish
+from botwerk.workers.options import config_options
+from botwerk.workers.word2vec.config import Word2VecConfig
+
+SETTINGS = ("vector_size", "window", "min_count", "epochs", "sg", "phrases")
+
+
+@click.command("word2vec")
+@click.argument("corpus", type=EXISTING)
+@click.option("--name", required=True, help="Store it under this name (workers serve it by name).")
+@config_options(Word2VecConfig, *SETTINGS, flags={"sg": "--sg/--cbow"})
+@friendly
+def train_word2vec(corpus: Path, name: str, **options: Any) -> None:
+    """Word vectors with gensim's Word2Vec; CORPUS has one sentence per line."""
+    from botwerk.workers.word2vec.train import train as run
+
+    settings = command_settings()
+    with tempfile.TemporaryDirectory() as out:
+        result = run(corpus, Path(out), Word2VecConfig(**options))
+        publish(settings, name, "word2vec", result, corpus.name)
+
+
+@click.command("import")
+@click.argument("file", type=EXISTING)
+@click.option("--kind", type=click.Choice(["word2vec"]), required=True)
+@click.option("--name", required=True)
+@click.option("--binary/--text", default=None, help="The file's format  [default: detect]")
+@click.option("--limit", type=int, help="Keep only the first N (most frequent) words.")
+@friendly
+def import_model(file: Path, kind: str, name: str, binary: bool | None, limit: int | None) -> None:
+    """Store pre-trained vectors in word2vec text or binary format (GoogleNews-style)."""
+    from botwerk.workers.word2vec.train import import_vectors
+
+    settings = command_settings()
+    with tempfile.TemporaryDirectory() as out:
+        result = import_vectors(file, Path(out), binary=binary, limit=limit)
+        publish(settings, name, kind, result, file.name)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--negative", multiple=True, help="Subtract this word; repeat for more.")
+@click.option("--topn", type=int, default=10, show_default=True)
+@friendly
+def similar(name: str, words: tuple[str, ...], negative: tuple[str, ...], topn: int) -> None:
+    """Words nearest to WORDS (minus --negative ones) in the vectors stored as NAME."""
+    from botwerk.schemas.models.word2vec import Word2VecInput
+    from botwerk.workers.word2vec.serve import Word2VecModel
+
+    query = validate(
+        {"op": "most_similar", "positive": words, "negative": negative, "topn": topn},
+        Word2VecInput, "option",
+    )  # fmt: skip
+    model = Word2VecModel(command_settings(), name)
+    model.load()
+    [output] = model.predict([query])
+    if output["unknown"]:
+        raise click.ClickException(f"not in {model.version}: {', '.join(output['unknown'])}")
+    for term, score in output["results"]:
+        click.echo(f"{score:7.3f}  {term}")
