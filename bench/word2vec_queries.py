@@ -43,8 +43,8 @@ from botwerk.infra.settings import Settings
 from botwerk.testing import admin
 from botwerk.workers.store import ModelStore
 from botwerk.workers.word2vec.config import DEMO_CONFIG
+from botwerk.workers.word2vec.model import Vectors
 from botwerk.workers.word2vec.train import import_vectors, train
-from botwerk.workers.word2vec.vectors import Vectors
 from tests.support.processes import Processes
 
 URL = os.environ.get("BOTWERK_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/"

@@ -1,4 +1,4 @@
-"""Awaitable pieces of pika for :mod:`infra.rabbit`: channels, the publisher, consumers.
+"""Awaitable pieces of pika for :mod:`botwerk.infra.rabbit`: channels, the publisher, consumers.
 
 Everything here runs on the asyncio loop that drives pika's ``AsyncioConnection``, so no pika
 object is ever touched from two threads. Every awaited broker call also watches its channel:

@@ -18,7 +18,7 @@ Semantics both keep:
   (consumers deduplicate by ``message_id``), never zero times.
 - ``consume`` hands each delivery to ``handler`` in its own task, at most ``prefetch``
   unsettled at a time. The handler settles each delivery exactly once (``ack``, ``requeue``,
-  ``discard``); :mod:`infra.consumer` wraps typed handlers so that returning acks and raising
+  ``discard``); :mod:`~botwerk.infra.consumer` wraps typed handlers: returning acks, raising
   dead-letters. Deliveries still unsettled when their consumer goes return to the queue.
 - Work queues count deliveries (``x-delivery-count``) and dead-letter past their limit.
 """

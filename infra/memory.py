@@ -82,7 +82,7 @@ class MemorySubscription:
 
 
 class MemoryBus:
-    """:class:`infra.bus.Bus` inside one process."""
+    """:class:`botwerk.infra.bus.Bus` inside one process."""
 
     kind = "memory"
 

@@ -44,7 +44,7 @@ FIX = "start RabbitMQ with `rabbitmq-server -detached` (or `docker compose up -d
 
 
 class RabbitBus:
-    """:class:`infra.bus.Bus` over RabbitMQ."""
+    """:class:`botwerk.infra.bus.Bus` over RabbitMQ."""
 
     kind = "rabbitmq"
 

@@ -13,7 +13,7 @@ message is direct: always answered, in private.
 A reply is cut into IRC lines of 512 bytes as the server relays them (``:nick!user@host
 PRIVMSG target :``, the text in UTF-8, CRLF), at most ``max_lines`` (the rest is dropped,
 logged and counted in ``stats``), sent at ``lines_per_second`` after a ``burst`` by
-:class:`~transports.kit.Pace` (pydle 1.2 has no throttle). An error reply starts with ⚠.
+:class:`~botwerk.transports.kit.Pace` (pydle 1.2 has no throttle). An error reply starts with ⚠.
 
 TLS by default, SASL PLAIN with ``sasl_username`` (password: IRC_SASL_PASSWORD), a server
 password from IRC_PASSWORD. A taken nick falls back to ``fallback_nicks``, then gets ``_``

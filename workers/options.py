@@ -40,13 +40,9 @@ def config_options(
         raise ValueError(f"{config.__name__} has no fields {unknown}")
 
     def decorate(command: F) -> F:
-        for name in reversed(
-            names
-        ):  # click lists options in the order they are applied, last first
-            field = fields[name]
-            command = _option(name, hints[name], field.default, defaults, (flags or {}).get(name))(
-                command
-            )
+        for name in reversed(names):  # click lists options in the order they are applied
+            flag = (flags or {}).get(name)
+            command = _option(name, hints[name], fields[name].default, defaults, flag)(command)
         return command
 
     return decorate

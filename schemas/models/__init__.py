@@ -8,7 +8,7 @@
 True
 
 A bot builds the input struct and awaits ``ctx.infer(model, request)``, which returns the output
-struct (:class:`cores.bot.Context`); the worker serving the kind declares the same input type
+struct (:class:`~botwerk.cores.bot.Context`); the worker serving the kind declares that input type
 (``Model.Input``), so every request is checked against it before batching, and builds its
 answer from the output type. The limits (lengths, ranges, modes) are written once, here, as
 module constants and ``Annotated`` constraints; bots that let users set a value import the

@@ -12,7 +12,7 @@ change: these types describe the maps that travel inside them, so a client that 
 maps by hand (docs/protocol.md) and one that uses these types put the same bytes on the wire.
 
 Inputs refuse unknown keys (a typo is a ``bad_request``, not silently ignored), and their
-``Annotated`` limits are checked when a map is decoded (:func:`schemas.validate`), which is
+``Annotated`` limits are checked when a map is decoded (:func:`botwerk.schemas.validate`), which is
 what a worker does with every request. A struct built in Python is *not* checked (msgspec
 checks constraints on decode only): a bot that builds one from user text checks the user's
 values against the same constants first, and says what is wrong in its own words.

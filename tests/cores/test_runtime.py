@@ -11,7 +11,7 @@ from botwerk.infra import messages, topology
 from botwerk.infra.bus import Outgoing, dead_reason, now_ms
 from botwerk.schemas import Inbound, User
 from botwerk.testing import ChatClient
-from botwerk.workers.echo import EchoModel
+from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
 from tests.support.waiting import collect, eventually
 

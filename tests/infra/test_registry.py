@@ -6,7 +6,7 @@ import pytest
 
 from botwerk.infra.registry import BOTS, MODELS, TRANSPORTS, UnknownName
 from botwerk.transports.console import ConsoleTransport
-from botwerk.workers.echo import EchoModel
+from botwerk.workers.echo.serve import EchoModel
 
 
 def test_builtins_load_lazily():
@@ -16,7 +16,7 @@ def test_builtins_load_lazily():
 
 
 def test_a_module_path_works_anywhere_a_name_does():
-    assert MODELS.load("botwerk.workers.echo:EchoModel") is EchoModel
+    assert MODELS.load("botwerk.workers.echo.serve:EchoModel") is EchoModel
 
 
 def test_a_typo_gets_a_suggestion_and_the_installed_list():

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from botwerk.workers.echo import EchoInput, EchoModel
+from botwerk.workers.echo.serve import EchoInput, EchoModel
 
 POISON = "poison"
 

@@ -13,7 +13,7 @@ from botwerk.infra.bus import Outgoing
 from botwerk.schemas import Reply
 from botwerk.testing import ChatClient
 from botwerk.transports.base import serve_forever
-from botwerk.workers.echo import EchoModel
+from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
 from tests.support.waiting import eventually
 

@@ -11,7 +11,7 @@ from botwerk.cores.runtime import Core
 from botwerk.schemas import Reply
 from botwerk.transports.base import TransportRole
 from botwerk.transports.console import ConsoleTransport, addressed, parse_line, render
-from botwerk.workers.echo import EchoModel
+from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
 
 

@@ -24,7 +24,7 @@ from botwerk.schemas import Reply
 from botwerk.transports.base import Gateway, TransportRole
 from botwerk.transports.irc import IrcTransport, addressed, incoming, irc_lines, line_budget, render
 from botwerk.transports.kit import MORE, MissingSecret, utf8_bytes
-from botwerk.workers.echo import EchoModel
+from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
 from tests.support.ports import free_port
 from tests.support.waiting import eventually

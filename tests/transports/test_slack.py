@@ -23,7 +23,7 @@ from botwerk.transports.slack import (
     parse_event,
     posts,
 )
-from botwerk.workers.echo import EchoModel
+from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
 from tests.support.slack import BOT_USER, HUMAN, RecordingGateway, envelope, message
 from tests.support.waiting import eventually

@@ -29,7 +29,7 @@ from botwerk.transports.x import (
     tweets_for,
     weighted_length,
 )
-from botwerk.workers.echo import EchoModel
+from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
 from tests.support.waiting import eventually
 from tests.support.x import ME, MENTIONS, SECRETS, TWEETS

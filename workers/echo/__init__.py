@@ -1,5 +1,1 @@
-"""The echo model kind: answers each text with itself (see ``serve.py``)."""
-
-from botwerk.workers.echo.serve import EchoFailure, EchoInput, EchoModel
-
-__all__ = ["EchoFailure", "EchoInput", "EchoModel"]
+"""The trivial model kind: answers each text with itself, to prove the path end to end."""

@@ -1,0 +1,1 @@
+"""Word vectors: gensim word2vec, trained or imported, served memory-mapped."""

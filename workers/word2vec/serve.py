@@ -20,7 +20,7 @@ from botwerk.infra.settings import Settings
 from botwerk.schemas.models.word2vec import Row, Word2VecInput, Word2VecOutput
 from botwerk.workers.errors import NotLoaded
 from botwerk.workers.store import ModelStore
-from botwerk.workers.word2vec.vectors import UnknownWords, Vectors
+from botwerk.workers.word2vec.model import UnknownWords, Vectors
 
 __all__ = ["KIND", "Word2VecInput", "Word2VecModel", "answer"]
 

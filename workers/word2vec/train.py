@@ -14,7 +14,7 @@ epoch: a restartable iterable, never held in memory. With ``phrases=True``, gens
 ``Phrases`` first finds word pairs that occur together far more than by chance and joins them
 ("new york" -> ``new_york``), as in the GoogleNews vectors.
 
-The folder holds the vectors as :mod:`botwerk.workers.word2vec.vectors` describes; nothing is
+The folder holds the vectors as :mod:`botwerk.workers.word2vec.model` describes; nothing is
 pickled.
 
 Limits: runs reproduce exactly only with ``workers=1`` (thread scheduling otherwise reorders
@@ -38,7 +38,7 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 from botwerk.workers.corpora.text import Sentences
 from botwerk.workers.store import TrainResult
 from botwerk.workers.word2vec.config import Word2VecConfig
-from botwerk.workers.word2vec.vectors import save_folder
+from botwerk.workers.word2vec.model import save_folder
 
 
 class PhrasedSentences:

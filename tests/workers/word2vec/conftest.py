@@ -11,8 +11,8 @@ from gensim.models import KeyedVectors
 
 from botwerk.workers.store import TrainResult
 from botwerk.workers.word2vec.config import Word2VecConfig
+from botwerk.workers.word2vec.model import Vectors, save_folder
 from botwerk.workers.word2vec.train import train
-from botwerk.workers.word2vec.vectors import Vectors, save_folder
 
 GROUPS = {
     "animals": ["cat", "dog", "mouse", "horse", "cow"],

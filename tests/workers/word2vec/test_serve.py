@@ -13,8 +13,8 @@ from botwerk.schemas import SchemaError, validate
 from botwerk.testing.serving import serving
 from botwerk.workers.runtime import Model
 from botwerk.workers.store import ModelNotFound, ModelStore
+from botwerk.workers.word2vec.model import Vectors
 from botwerk.workers.word2vec.serve import Word2VecInput, Word2VecModel, answer
-from botwerk.workers.word2vec.vectors import Vectors
 
 
 def ask(vectors: Vectors, **inputs: Any) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from gensim.test.utils import datapath
 
 from botwerk.workers.store import TrainResult
 from botwerk.workers.word2vec.config import DEMO_CONFIG, Word2VecConfig
+from botwerk.workers.word2vec.model import BINARY, MATRIX, VOCAB, Vectors
 from botwerk.workers.word2vec.train import import_vectors, is_binary_word2vec, train
-from botwerk.workers.word2vec.vectors import BINARY, MATRIX, VOCAB, Vectors
 
 from .conftest import GROUPS, TINY
 

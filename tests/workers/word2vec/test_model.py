@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from botwerk.workers.store import CorruptModel, ModelStore, TrainResult
-from botwerk.workers.word2vec.vectors import MATRIX, UnknownWords, Vectors, load_folder, save_folder
+from botwerk.workers.word2vec.model import MATRIX, UnknownWords, Vectors, load_folder, save_folder
 
 
 def test_publish_open_and_map_equals_the_trained_vectors(
