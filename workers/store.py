@@ -2,22 +2,37 @@
 
 Publishing a trained folder ``built`` and opening it again::
 
-    store = ModelStore("file://./models")
+    store = ModelStore("file://./models")          # or "s3://bucket/models"
     manifest = store.publish("bard", "charrnn", built, metrics={"val_loss": 1.41},
                              corpus="lee_background.cor", config={"hidden": 512})
     stored = store.open("bard")            # the latest version; "bard@2" pins one
     stored.path / "model.safetensors"      # a local folder whose files match their sha256
+    store.promote("bard@1"); store.rollback("bard")   # move what "latest" means
 
 Layout: ``<root>/<name>/<version>/`` holds the model's files and ``manifest.json`` (kind,
 version, the sha256 of each file, training metrics, corpus, config, created). Versions are
-whole numbers counting up from 1. A version exists once its manifest does: publishing copies
-the files first and writes the manifest last (on a local disk: into a hidden folder, renamed
-into place), so a reader never sees half a model.
+whole numbers counting up from 1. A version exists once its manifest does, and the manifest is
+written last: on a local disk the version is copied into a hidden folder that is renamed into
+place; on S3, where nothing can be renamed, a publisher first claims its number with an
+exclusive write of ``<version>/.claim``, uploads the files, then the manifest. A publisher
+killed on the way leaves a folder without a manifest: invisible, and its number never reused.
+
+"Latest" is the newest published version unless ``promote``/``rollback`` said otherwise: they
+write ``<name>/latest.json`` (the versions made latest, in order, and the highest version they
+knew of), in one atomic write. A version published after that pointer is latest again.
+Beside the models: ``corpora/<sha256[:16]>/`` (:meth:`ModelStore.put_corpus`) and
+``checkpoints/<run>/`` (:meth:`ModelStore.checkpoint_url`); neither name can be a model's.
 
 ``file://DIR`` or a plain path is a local folder. Any other URL (``s3://bucket/models``,
-``memory://models``) goes through fsspec; ``open`` then copies the version into a local cache
-(``BOTWERK_CACHE``, default ``~/.cache/botwerk``) and checks it there. Nothing is unpickled:
-the store only moves files, and each model kind reads its own safe formats.
+``memory://models``) goes through fsspec, configured by its usual environment: for S3 the AWS
+variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL_S3`` for a
+server other than AWS). ``open`` then copies the version once into a local cache
+(``BOTWERK_CACHE``, default ``~/.cache/botwerk``) and checks every checksum there at each open:
+a damaged cached copy is fetched again, a remote file that does not match is refused.
+
+Limits: two ``promote``/``rollback`` calls at the same instant may lose one of them (the
+pointer is read, changed and written back). Nothing is unpickled: the store only moves files,
+and each model kind reads its own safe formats.
 """
 
 from __future__ import annotations
@@ -37,6 +52,10 @@ import msgspec
 from botwerk.schemas import BotwerkError
 
 MANIFEST = "manifest.json"
+POINTER = "latest.json"
+CLAIM = ".claim"
+CORPORA, CHECKPOINTS = "corpora", "checkpoints"
+HISTORY_KEPT = 100
 
 
 class ModelNotFound(BotwerkError, LookupError):
@@ -63,6 +82,14 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def spec(self) -> str:
         return f"{self.name}@{self.version}"
+
+
+class Pointer(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``<name>/latest.json`` says: the versions made latest in turn, the last one is."""
+
+    history: list[str] = []
+    seen: int = 0
+    """the highest version number when it was written: any higher one is newer than it"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,22 +153,24 @@ class ModelStore:
         return found
 
     def latest(self, name: str) -> Manifest:
-        versions = self._versions(name)
-        if not versions:
+        """What ``name`` means unpinned: the last version promoted, rolled back to or published."""
+        history = self._history(name)
+        if not history:
             known = ", ".join(self._names()) or "none yet"
             raise ModelNotFound(
                 f"no model {name!r} in the store {self.url} (models there: {known}); "
                 f"train one with `botwerk train KIND CORPUS --name {name}`"
             )
-        return self._manifest(name, versions[-1])
+        return self._manifest(name, history[-1])
 
     def resolve(self, spec: str) -> Manifest:
         """The manifest ``NAME`` (latest) or ``NAME@VERSION`` names."""
         name, version = parse_spec(spec)
         if version is None:
             return self.latest(name)
-        if version not in self._versions(name):
-            have = ", ".join(self._versions(name)) or "none"
+        versions = self._versions(name)
+        if version not in versions:
+            have = ", ".join(versions) or "none"
             raise ModelNotFound(f"no version {version} of {name!r} in {self.url}; versions: {have}")
         return self._manifest(name, version)
 
@@ -153,10 +182,9 @@ class ModelStore:
                 f"{manifest.spec} is a {manifest.kind} model, not {kind}: "
                 f"serve it with `botwerk worker {manifest.kind}`"
             )
-        if self.local is not None:
-            folder = self.local / manifest.name / manifest.version
-        else:
-            folder = self._download(manifest)
+        if self.local is None:
+            return StoredModel(self._download(manifest), manifest)  # verified there
+        folder = self.local / manifest.name / manifest.version
         verify(folder, manifest)
         return StoredModel(folder, manifest)
 
@@ -171,8 +199,10 @@ class ModelStore:
         corpus: str = "",
         config: dict[str, Any] | None = None,
     ) -> Manifest:
-        """Store the files in folder ``source`` as the next version of ``name``."""
+        """Store the files in folder ``source`` as the next version of ``name``; it is latest."""
         parse_spec(name)
+        if name in (CORPORA, CHECKPOINTS):
+            raise BotwerkError(f"{name!r} names the store's own folder: choose another name")
         files = sorted(p for p in source.iterdir() if p.is_file() and p.name != MANIFEST)
         if not files:
             raise BotwerkError(f"nothing to publish: {source} holds no files")
@@ -183,12 +213,62 @@ class ModelStore:
         )  # fmt: skip
         if self.local is not None:
             return self._publish_local(manifest, files)
-        target = f"{self._root}/{name}/{manifest.version}"
-        for path in files:
-            self._fs.put_file(str(path), f"{target}/{path.name}")
-        self._fs.pipe_file(f"{target}/{MANIFEST}", _manifest_json(manifest).encode())  # last
+        return self._publish_remote(manifest, files)
+
+    def promote(self, spec: str) -> Manifest:
+        """Make ``NAME@VERSION`` what ``NAME`` means; :meth:`rollback` undoes it."""
+        name, version = parse_spec(spec)
+        if version is None:
+            raise ModelNotFound(f"promote takes NAME@VERSION, not {spec!r}")
+        manifest = self.resolve(spec)
+        history = self._history(name)
+        if history[-1:] != [version]:
+            history.append(version)
+        self._write_pointer(name, history)
         return manifest
 
+    def rollback(self, name: str) -> Manifest:
+        """Move ``name``'s latest back to the version promoted or published before it."""
+        name, version = parse_spec(name)
+        if version is not None:
+            raise ModelNotFound(f"rollback takes a model's NAME, not {name}@{version}")
+        history = self._history(name)
+        if len(history) < 2:
+            why = f"{name}@{history[-1]} was the first made latest" if history else "no version"
+            raise ModelNotFound(
+                f"nothing to roll {name!r} back to: {why} in {self.url}; "
+                "publish or promote another version first"
+            )
+        self._write_pointer(name, history[:-1])
+        return self._manifest(name, history[-2])
+
+    def put_corpus(self, path: Path) -> str:
+        """Upload a local corpus file or folder once (by content); a URL any store user can read."""
+        path = Path(path)
+        if path.is_file():
+            files, digest = {path.name: path}, sha256_of(path)
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _visible_under(p, path))
+            files = {f"{path.name}/{p.relative_to(path)}": p for p in found}
+            listing = "\n".join(f"{rel} {sha256_of(p)}" for rel, p in files.items())
+            digest = hashlib.sha256(listing.encode()).hexdigest()
+        else:
+            raise BotwerkError(f"no corpus at {path}: give a text file or a folder of them")
+        folder = f"{CORPORA}/{digest[:16]}"
+        for rel, source in files.items():
+            self._put_once(f"{folder}/{rel}", source)
+        return self._url(f"{folder}/{path.name}") + ("/" if path.is_dir() else "")
+
+    def checkpoint_url(self, name: str) -> str:
+        """The URL of the folder (ending in ``/``) where the checkpoints of run ``name`` live."""
+        run, version = parse_spec(name)
+        if version is not None:
+            raise BotwerkError(f"a training run's name has no version: {name!r}")
+        if self.local is not None:
+            (self.local / CHECKPOINTS / run).mkdir(parents=True, exist_ok=True)
+        return self._url(f"{CHECKPOINTS}/{run}") + "/"
+
+    # Publishing, on either kind of root.
     def _publish_local(self, manifest: Manifest, files: list[Path]) -> Manifest:
         """Copy into a hidden folder, then rename it into place: a version appears whole."""
         assert self.local is not None
@@ -210,67 +290,161 @@ class ModelStore:
             shutil.rmtree(incoming, ignore_errors=True)
             raise
 
-    def _last_number(self, name: str) -> int:
-        """The highest version number in use, complete or not (0 when none)."""
-        if self.local is not None:
-            folder = self.local / name
-            found = [p.name for p in folder.iterdir()] if folder.is_dir() else []
-        else:
-            base = f"{self._root}/{name}"
-            listed = self._fs.ls(base, detail=False) if self._fs.exists(base) else []
-            found = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in listed]
-        return max((int(v) for v in found if v.isdigit()), default=0)
+    def _publish_remote(self, manifest: Manifest, files: list[Path]) -> Manifest:
+        """Claim a number by an exclusive write, upload the files, write the manifest last."""
+        number = int(manifest.version)
+        while True:
+            try:
+                self._fs.pipe_file(
+                    self._path(manifest.name, str(number), CLAIM), b"", mode="create"
+                )
+                break
+            except FileExistsError:  # another publisher holds this number: take the next one
+                number += 1
+        manifest = msgspec.structs.replace(manifest, version=str(number))
+        for path in files:
+            self._fs.put_file(str(path), self._path(manifest.name, manifest.version, path.name))
+        body = _manifest_json(manifest).encode()
+        self._fs.pipe_file(self._path(manifest.name, manifest.version, MANIFEST), body)
+        return manifest
+
+    def _put_once(self, rel: str, source: Path) -> None:
+        """Copy ``source`` to ``<root>/rel`` unless it is there; it appears whole or not at all."""
+        if self.local is None:
+            if not self._fs.exists(f"{self._root}/{rel}"):
+                self._fs.put_file(str(source), f"{self._root}/{rel}")  # one object: atomic
+            return
+        target = self.local / rel
+        if target.is_file():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        incoming = target.with_name(f".incoming-{uuid.uuid4().hex[:8]}")
+        shutil.copyfile(source, incoming)
+        os.replace(incoming, target)
+
+    # The pointer that promote and rollback write.
+    def _history(self, name: str) -> list[str]:
+        """The versions made latest in turn, then any published since: the last one is latest."""
+        versions = self._versions(name)
+        if not versions:
+            return []
+        pointer = self._pointer(name)
+        history = [v for v in pointer.history if v in versions]
+        return history + [v for v in versions if int(v) > pointer.seen]
+
+    def _pointer(self, name: str) -> Pointer:
+        try:
+            if self.local is not None:
+                body = (self.local / name / POINTER).read_bytes()
+            else:
+                body = self._fs.cat_file(self._path(name, POINTER))
+        except FileNotFoundError:
+            return Pointer()
+        try:
+            return msgspec.json.decode(body, type=Pointer)
+        except msgspec.DecodeError as exc:
+            raise CorruptModel(f"{name}: bad {POINTER}: {exc}; promote a version again") from None
+
+    def _write_pointer(self, name: str, history: list[str]) -> None:
+        pointer = Pointer(history=history[-HISTORY_KEPT:], seen=self._last_number(name))
+        body = msgspec.json.encode(pointer)
+        if self.local is None:
+            self._fs.pipe_file(self._path(name, POINTER), body)  # one PUT: atomic
+            return
+        incoming = self.local / name / f".{POINTER}-{uuid.uuid4().hex[:8]}"
+        incoming.write_bytes(body)
+        os.replace(incoming, self.local / name / POINTER)
 
     # Listing, on either kind of root.
     def _names(self) -> list[str]:
         if self.local is not None:
             if not self.local.is_dir():
                 return []
-            return sorted(p.name for p in self.local.iterdir() if _visible(p.name) and p.is_dir())
-        if not self._fs.exists(self._root):
-            return []
-        entries = self._fs.ls(self._root, detail=True)
-        names = (
-            e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] == "directory"
-        )
-        return sorted(n for n in names if _visible(n))
+            found = [p.name for p in self.local.iterdir() if p.is_dir()]
+        else:
+            self._fs.invalidate_cache(self._root)
+            try:
+                entries = self._fs.ls(self._root, detail=True)
+            except FileNotFoundError:
+                return []
+            dirs = (e["name"] for e in entries if e["type"] == "directory")
+            found = [d.rstrip("/").rsplit("/", 1)[-1] for d in dirs]
+        return sorted(n for n in found if _visible(n) and n not in (CORPORA, CHECKPOINTS))
 
-    def _versions(self, name: str) -> list[str]:
+    def _numbers(self, name: str) -> dict[str, bool]:
+        """Every version number in use -> whether its manifest is there (the version exists)."""
         if self.local is not None:
             folder = self.local / name
             found = [p.name for p in folder.iterdir()] if folder.is_dir() else []
-            found = [v for v in found if v.isdigit() and (folder / v / MANIFEST).is_file()]
-        else:
-            base = f"{self._root}/{name}"
-            found = []
-            if self._fs.exists(base):
-                for entry in self._fs.ls(base, detail=False):
-                    version = entry.rstrip("/").rsplit("/", 1)[-1]
-                    if version.isdigit() and self._fs.exists(f"{base}/{version}/{MANIFEST}"):
-                        found.append(version)
-        return sorted(found, key=int)
+            return {v: (folder / v / MANIFEST).is_file() for v in found if v.isdigit()}
+        base = self._path(name)
+        self._fs.invalidate_cache(base)
+        try:
+            paths = self._fs.find(base)  # one listing, however many versions
+        except FileNotFoundError:
+            return {}
+        numbers: dict[str, bool] = {}
+        for path in paths:
+            version, _, file = path[len(base) + 1 :].partition("/")
+            if version.isdigit():
+                numbers[version] = numbers.get(version, False) or file == MANIFEST
+        return numbers
+
+    def _versions(self, name: str) -> list[str]:
+        return sorted((v for v, whole in self._numbers(name).items() if whole), key=int)
+
+    def _last_number(self, name: str) -> int:
+        """The highest version number in use, complete or not (0 when none)."""
+        return max((int(v) for v in self._numbers(name)), default=0)
 
     def _manifest(self, name: str, version: str) -> Manifest:
         if self.local is not None:
             body = (self.local / name / version / MANIFEST).read_bytes()
         else:
-            body = self._fs.cat_file(f"{self._root}/{name}/{version}/{MANIFEST}")
+            body = self._fs.cat_file(self._path(name, version, MANIFEST))
         try:
             return msgspec.json.decode(body, type=Manifest)
         except msgspec.ValidationError as exc:
             raise CorruptModel(f"{name}@{version}: bad {MANIFEST}: {exc}") from None
 
+    def _path(self, *parts: str) -> str:
+        return "/".join([self._root, *parts])
+
+    def _url(self, rel: str) -> str:
+        if self.local is not None:
+            return f"file://{(self.local / rel).resolve()}"
+        return str(self._fs.unstrip_protocol(self._path(rel)))
+
+    # The local cache of a remote store.
     def _download(self, manifest: Manifest) -> Path:
-        folder = self.cache / "models" / manifest.name / manifest.version
+        """The cached copy of ``manifest``'s version, checked, fetched first if need be."""
+        store = hashlib.sha256(self.url.encode()).hexdigest()[:12]
+        folder = self.cache / "models" / store / manifest.name / manifest.version
+        if folder.is_dir():
+            try:
+                verify(folder, manifest)
+                return folder
+            except CorruptModel:  # damaged since: fetch it again
+                shutil.rmtree(folder, ignore_errors=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        incoming = folder.parent / f".incoming-{uuid.uuid4().hex[:8]}"
+        incoming.mkdir()
         try:
-            verify(folder, manifest)
-            return folder
-        except CorruptModel:
-            pass  # not cached yet, or damaged: fetch it again
-        folder.mkdir(parents=True, exist_ok=True)
-        for file in manifest.files:
-            remote = f"{self._root}/{manifest.name}/{manifest.version}/{file}"
-            self._fs.get_file(remote, str(folder / file))
+            for file in manifest.files:
+                remote = self._path(manifest.name, manifest.version, file)
+                try:
+                    self._fs.get_file(remote, str(incoming / file))
+                except FileNotFoundError:
+                    raise CorruptModel(
+                        f"{manifest.spec}: {file} is missing from {self.url}"
+                    ) from None
+            verify(incoming, manifest)  # a remote file that does not match is refused
+            try:
+                incoming.rename(folder)
+            except OSError:  # another process on this host cached it first
+                verify(folder, manifest)
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
         return folder
 
 
@@ -301,3 +475,7 @@ def _local_root(url: str) -> Path | None:
 
 def _visible(name: str) -> bool:
     return not name.startswith(".")
+
+
+def _visible_under(path: Path, root: Path) -> bool:
+    return all(_visible(part) for part in path.relative_to(root).parts)

@@ -37,6 +37,7 @@ from botwerk.infra.settings import Settings
 from .broker import RABBITMQ_BIN, ThrowawayBroker
 from .faults import FaultMesh
 from .processes import Processes
+from .s3 import s3_server, s3_store  # noqa: F401  (fixtures: a local S3 server)
 
 # The platforms the transport tests talk to, one module each. They need the bridges' SDKs
 # (the `all` extra, part of `dev`); without them the other fixtures still load.
