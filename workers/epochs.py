@@ -3,34 +3,54 @@
 In a kind's ``train.py``::
 
     class BardLoop(EpochLoop):          # a kind writes what one epoch means, nothing else
-        def train_epoch(self, epoch, bar, deadline): ...   # -> {"train": 1.52}
+        def train_epoch(self, epoch, bar):                 # -> {"train": 1.52}
+            for batch in self.batches(epoch)[self.done.position:]:   # resumes mid-epoch
+                ...one optimizer step...
+                if self.stepped(bar, len(batch), loss.item()):       # checkpoint, hook, deadline
+                    break
         def evaluate(self): ...                            # -> {"val": 1.61}
         def score(self, figures): return (-figures["val"],)
 
-    loop = BardLoop(model, optimizer, say, epochs=config.epochs, seed=config.seed)
-    loop.resume(workdir / "checkpoints")   # after the latest checkpoint, if there is one
-    loop.run(workdir, progress=True, max_seconds=600)
-    folder = loop.keep_best(workdir)       # workdir/model: the best epoch's model
+    loop = BardLoop(model, optimizer, say, epochs=config.epochs, seed=config.seed,
+                    checkpoint_minutes=config.checkpoint_minutes)
+    loop.resume("s3://models/.checkpoints/bard")   # or a local folder; after the latest one
+    loop.run(workdir, progress=True, max_seconds=600, on_step=print)
+    folder = loop.keep_best(workdir)               # workdir/model: the best epoch's model
 
-Each epoch: the global RNG is seeded with ``seed + epoch`` (a resumed run draws what an
-unbroken one would), :meth:`EpochLoop.train_epoch` trains and returns its figures,
-:meth:`EpochLoop.evaluate` adds held-out ones, :meth:`EpochLoop.report` logs them, and then
-the loop writes a checkpoint (:mod:`.checkpoints`: the model by :meth:`EpochLoop.save_model`,
-the optimizer, and :class:`Progress`). An epoch whose :meth:`EpochLoop.score` beats every
-earlier one is copied whole to ``workdir/best``. ``max_seconds`` stops after the step that
+Each epoch starts with the torch RNG seeded ``seed + epoch`` and :attr:`EpochLoop.rng` (a
+``random.Random`` for a kind's own draws) seeded the same; :meth:`EpochLoop.train_epoch`
+trains, calling :meth:`EpochLoop.stepped` after each step; :meth:`EpochLoop.evaluate` adds
+held-out figures, :meth:`EpochLoop.report` logs them, and the loop writes a checkpoint
+(:mod:`.checkpoints`). An epoch whose :meth:`EpochLoop.score` beats every earlier one is also
+saved whole as ``best-NNNN`` beside the checkpoints. ``max_seconds`` stops after the step that
 passes it; that epoch is evaluated and checkpointed like a full one and counts as done.
 
-Started again with the same ``workdir``, the loop resumes after the latest checkpoint; a
-checkpoint of another shape (:meth:`EpochLoop.same_shape` says no) is refused with the fix.
+Preemption. A checkpoint is also written mid-epoch every ``checkpoint_minutes`` (0: after
+every step). It holds all a run needs to go on exactly as if never stopped: the weights, the
+optimizer's state, the scheduler's (if any), :class:`Progress` (epoch, steps, position in the
+epoch, the epoch's running totals), the RNG states (torch CPU and GPU, numpy, python
+``random``, :attr:`EpochLoop.rng`) and the tensors a kind carries between steps
+(:attr:`EpochLoop.carried`, e.g. an LSTM's state). A run killed -9 and started again resumes
+from it and, on CPU, ends with the same weights, bit for bit, as a run never stopped (the data
+order of an epoch must come from ``seed + epoch`` alone, and the kind skips the first
+``done.position`` steps). A checkpoint of another shape (:meth:`EpochLoop.same_shape` says no)
+or of the older format is refused with the fix.
+
+Hooks. ``on_step(step)`` gets a :class:`Step` after every training step and after each epoch
+(with its figures): progress for a job's progress bar. It may raise :class:`Cancelled` (or any
+exception) to stop: the exception goes through, nothing more is written, and the last
+checkpoint stays to resume from.
 
 Limits: one process, one device; the learning rate and the like come from the config, not
-from the checkpoint, so they may change between runs.
+from the checkpoint, so they may change between runs (and then the run is no longer exact).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import random
 import shutil
 import time
 from collections.abc import Callable
@@ -39,22 +59,32 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from botwerk.schemas import BotwerkError
 from botwerk.workers import checkpoints
+from botwerk.workers.checkpoints import Checkpoints
 
 BEST = "best"
+FORMAT = "botwerk.checkpoint.v2"
+"""in ``progress.json``: checkpoints without it cannot resume exactly and are refused"""
+PROGRESS = "progress.json"
 Say = Callable[[str], None]
 M = TypeVar("M", bound=nn.Module)
 
 
+class Cancelled(BotwerkError):
+    """Raised by an ``on_step`` hook to stop training; the last checkpoint stays."""
+
+
 @dataclass(slots=True)
 class Progress:
-    """What a checkpoint remembers besides the weights and the optimizer."""
+    """What a checkpoint remembers of the training besides the weights and the RNG."""
 
     epoch: int = 0
+    """epochs done"""
     steps: int = 0
     seconds: float = 0.0
     best_epoch: int = -1
@@ -64,6 +94,12 @@ class Progress:
     """each epoch's figures, with its number as ``epoch``"""
     counts: dict[str, float] = field(default_factory=dict)
     """a kind's own running totals (the tokens seen, say)"""
+    position: int = 0
+    """steps (batches) done in epoch ``epoch + 1``: 0 at an epoch's start"""
+    units: int = 0
+    """units of :attr:`EpochLoop.unit` done in epoch ``epoch + 1``"""
+    sums: dict[str, float] = field(default_factory=dict)
+    """the running totals of epoch ``epoch + 1``, from which a kind makes its figures"""
 
     @classmethod
     def of(cls, saved: dict[str, Any]) -> Progress:
@@ -77,6 +113,31 @@ class Progress:
         return found[0] if found else (self.history[-1] if self.history else {})
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What ``on_step`` is told, after every training step and after each epoch."""
+
+    label: str
+    epoch: int
+    """the epoch in progress (after an epoch: that epoch), from 1"""
+    epochs: int
+    position: int
+    """steps done in this epoch"""
+    units: int
+    """units (tokens, pairs, prompts) done in this epoch, of ``work``"""
+    work: int
+    steps: int
+    """optimizer steps in all, across resumed runs"""
+    loss: float
+    """this step's loss; nan after an epoch"""
+    seconds: float
+    """training time in all, across resumed runs"""
+    checkpoint: str | None = None
+    """the checkpoint just written, if one was"""
+    figures: dict[str, float] = field(default_factory=dict)
+    """after an epoch: its figures (validation included); empty after a step"""
+
+
 class EpochLoop(Generic[M]):
     """Epochs of some training, each evaluated, checkpointed and compared with the best."""
 
@@ -86,19 +147,29 @@ class EpochLoop(Generic[M]):
     """what :meth:`work` counts, for the progress bar"""
     unit_scale = False
 
-    def __init__(self, model: M, optimizer: torch.optim.Optimizer, say: Say,
-                 epochs: int, seed: int) -> None:  # fmt: skip
-        self.model, self.optimizer, self.say = model, optimizer, say
-        self.epochs, self.seed = epochs, seed
+    def __init__(self, model: M, optimizer: torch.optim.Optimizer, say: Say, epochs: int,
+                 seed: int, *, checkpoint_minutes: float = 10.0,
+                 scheduler: LRScheduler | None = None) -> None:  # fmt: skip
+        self.model, self.optimizer, self.scheduler, self.say = model, optimizer, scheduler, say
+        self.epochs, self.seed, self.checkpoint_minutes = epochs, seed, checkpoint_minutes
         self.done = Progress()
+        self.rng = random.Random(seed)
+        """a kind's own draws within an epoch (sampling seeds, say): seeded, and checkpointed"""
+        self.carried: dict[str, Tensor] = {}
+        """tensors a kind carries from step to step within an epoch: checkpointed mid-epoch"""
+        self.checkpoints: Checkpoints | None = None
+        self.on_step: Callable[[Step], None] | None = None
+        self._clock = (time.perf_counter(), 0.0)  # (this run's start, seconds before it)
+        self._deadline: float | None = None
+        self._last_checkpoint = time.monotonic()
 
     # What a kind writes.
     def work(self) -> int:
         """Units of :attr:`unit` in one epoch, for the progress bar."""
         raise NotImplementedError
 
-    def train_epoch(self, epoch: int, bar: tqdm[Any], deadline: float | None) -> dict[str, float]:
-        """One pass over the training data; its figures. Stops early past ``deadline``."""
+    def train_epoch(self, epoch: int, bar: tqdm[Any]) -> dict[str, float]:
+        """One pass over the training data from step ``done.position``; its figures."""
         raise NotImplementedError
 
     def evaluate(self) -> dict[str, float]:
@@ -123,67 +194,122 @@ class EpochLoop(Generic[M]):
         self.say(f"{self.label} epoch {epoch}/{self.epochs}: {shown}")
 
     # The loop.
-    def run(self, workdir: Path, progress: bool, max_seconds: float | None) -> None:
+    def run(self, workdir: Path, progress: bool, max_seconds: float | None,
+            on_step: Callable[[Step], None] | None = None) -> None:  # fmt: skip
         """Train the epochs after the last one done, up to ``epochs``; see the module doc."""
-        started, before = time.perf_counter(), self.done.seconds
-        deadline = None if max_seconds is None else started + max_seconds
+        if self.checkpoints is None:
+            self.checkpoints = Checkpoints(workdir / "checkpoints")
+        self.on_step, self._clock = on_step, (time.perf_counter(), self.done.seconds)
+        self._deadline = None if max_seconds is None else time.perf_counter() + max_seconds
+        self._last_checkpoint = time.monotonic()
         epochs = range(self.done.epoch + 1, self.epochs + 1)
-        with tqdm(total=self.work() * len(epochs), unit=self.unit, unit_scale=self.unit_scale,
-                  disable=not progress, desc=self.label) as bar:  # fmt: skip
+        with tqdm(total=self.work() * len(epochs), initial=self.done.units, unit=self.unit,
+                  unit_scale=self.unit_scale, disable=not progress,
+                  desc=self.label) as bar:  # fmt: skip
             for epoch in epochs:
-                torch.manual_seed(self.seed + epoch)  # a resumed run draws the same
-                figures = self.train_epoch(epoch, bar, deadline)
+                if self.done.position == 0:  # else resumed mid-epoch: the RNG is as saved
+                    self.start_epoch(epoch)
+                figures = self.train_epoch(epoch, bar)
                 figures |= self.evaluate()
-                self.done.seconds = before + time.perf_counter() - started
-                self.finish_epoch(epoch, figures, workdir)
-                if deadline is not None and time.perf_counter() > deadline:
+                self.finish_epoch(epoch, figures)
+                if self._deadline is not None and time.perf_counter() > self._deadline:
                     self.say(
                         f"{self.label}: stopping after epoch {epoch}: max_seconds={max_seconds}"
                     )
                     break
 
-    def finish_epoch(self, epoch: int, figures: dict[str, float], workdir: Path) -> None:
-        """Record, log and checkpoint ``epoch``; keep it whole in ``workdir/best`` if best."""
+    def start_epoch(self, epoch: int) -> None:
+        """Seed the epoch's draws from ``seed + epoch``: a resumed run draws the same."""
+        torch.manual_seed(self.seed + epoch)
+        self.rng.seed(self.seed + epoch)
+        self.carried = {}
+
+    def stepped(self, bar: tqdm[Any], units: int, loss: float) -> bool:
+        """Call after each training step: count it, checkpoint when due, tell ``on_step``.
+        True when the epoch must stop (``max_seconds`` passed)."""
         done = self.done
-        done.epoch = epoch
+        done.position, done.units = done.position + 1, done.units + units
+        bar.update(units)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        written = None
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_minutes * 60:
+            written = self.checkpoint(checkpoints.name_of(done.epoch + 1, done.position))
+        self.tell(done.epoch + 1, loss, written, {})
+        return self._deadline is not None and time.perf_counter() > self._deadline
+
+    def finish_epoch(self, epoch: int, figures: dict[str, float]) -> None:
+        """Record, log and checkpoint ``epoch``; save it whole as the best if it is."""
+        done = self.done
+        done.epoch, done.position, done.units, done.sums = epoch, 0, 0, {}
         done.history.append({"epoch": epoch, **figures})
         self.report(epoch, figures)
         score = self.score(figures)
+        store = self._store()
         if score > done.best:
             done.best_epoch, done.best = epoch, score
-            checkpoints.write_whole(workdir / BEST, self.save_model)
-        checkpoints.save_checkpoint(
-            workdir / "checkpoints",
-            epoch,
-            self.save_model,
-            self.optimizer,
-            dataclasses.asdict(done),
-        )
+            store.write(f"{BEST}-{epoch:04d}", self.save_model)
+        self.tell(epoch, math.nan, self.checkpoint(checkpoints.name_of(epoch)), figures)
 
-    def resume(self, folder: Path) -> None:
-        """Continue from the latest checkpoint in ``folder``, if there is one."""
-        latest = checkpoints.latest_checkpoint(folder)
+    def tell(self, epoch: int, loss: float, written: str | None, figures: dict[str, float]) -> None:
+        """Give ``on_step`` a :class:`Step`, if there is a hook."""
+        if self.on_step is not None:
+            d = self.done
+            self.on_step(Step(self.label, epoch, self.epochs, d.position, d.units, self.work(),
+                              d.steps, loss, self._seconds(), written, figures))  # fmt: skip
+
+    def checkpoint(self, name: str) -> str:
+        """Write the checkpoint ``name``: everything needed to go on exactly from here."""
+        self.done.seconds = self._seconds()
+        store = self._store()
+
+        def fill(folder: Path) -> None:
+            self.save_model(folder)
+            checkpoints.save_optimizer(self.optimizer, folder)
+            checkpoints.save_state(folder, self.rng, self.carried, self.scheduler)
+            progress = {"format": FORMAT, **dataclasses.asdict(self.done)}
+            (folder / PROGRESS).write_text(json.dumps(progress, indent=1))
+
+        store.write(name, fill)
+        store.prune()
+        self._last_checkpoint = time.monotonic()
+        return name
+
+    def resume(self, location: str | Path) -> None:
+        """Continue from the latest checkpoint at ``location`` (a folder or an fsspec URL), if
+        there is one; later checkpoints are written there too."""
+        store = self.checkpoints = Checkpoints(location)
+        _refuse_older_format(store)
+        latest = store.latest()
         if latest is None:
             return
-        saved = self.same_shape(latest)
-        if saved is None:
-            raise BotwerkError(
-                f"{latest} was trained on another corpus or with other sizes; to start over, "
-                f"give a fresh work folder (or delete {folder})"
-            )
-        self.model.load_state_dict(saved.state_dict())
-        checkpoints.restore_optimizer(self.optimizer, latest)
-        self.done = Progress.of(checkpoints.read_progress(latest))
-        self.say(f"{self.label}: resuming from {latest.name} ({self.done.steps} steps done)")
+        with store.open(latest) as folder:
+            if json.loads((folder / PROGRESS).read_text()).get("format") != FORMAT:
+                raise BotwerkError(_older(store))
+            saved = self.same_shape(folder)
+            if saved is None:
+                raise BotwerkError(
+                    f"{store.location}/{latest} was trained on another corpus or with other "
+                    f"sizes; to start over, give a fresh work folder (or delete {location})"
+                )
+            self.model.load_state_dict(saved.state_dict())
+            checkpoints.restore_optimizer(self.optimizer, folder)
+            self.done = Progress.of(json.loads((folder / PROGRESS).read_text()))
+            device = next(self.model.parameters()).device
+            self.carried = checkpoints.restore_state(folder, self.rng, self.scheduler, device)
+        self.say(f"{self.label}: resuming from {latest} ({self.done.steps} steps done)")
 
     def keep_best(self, workdir: Path) -> Path:
-        """``workdir/model``: the best epoch's model, ready to publish."""
-        folder = workdir / "model"
+        """``workdir/model``: the best epoch's model, ready to publish (and in ``workdir/best``)."""
+        folder, best = workdir / "model", workdir / BEST
         shutil.rmtree(folder, ignore_errors=True)
-        if (workdir / BEST).is_dir():
-            shutil.copytree(workdir / BEST, folder)
-        else:  # no epoch ran: the config asks for no more than the checkpoint has
+        store = self._store()
+        name = f"{BEST}-{self.done.best_epoch:04d}"
+        if self.done.best_epoch < 0 or not store.complete(name):  # no epoch ran: as it is
             self.save_model(folder)
+            return folder
+        with store.open(name) as saved:
+            checkpoints.write_whole(best, lambda into: _copy_model(saved, into))
+        shutil.copytree(best, folder)
         return folder
 
     def metrics(self) -> dict[str, float]:
@@ -193,3 +319,33 @@ class EpochLoop(Generic[M]):
             "steps": float(self.done.steps), "seconds": self.done.seconds,
             "parameters": float(sum(p.numel() for p in self.model.parameters())),
         }  # fmt: skip
+
+    def _store(self) -> Checkpoints:
+        if self.checkpoints is None:
+            raise BotwerkError(f"{self.label}: call resume(location) or run() before checkpoints")
+        return self.checkpoints
+
+    def _seconds(self) -> float:
+        started, before = self._clock
+        return before + time.perf_counter() - started
+
+
+def _copy_model(saved: Path, into: Path) -> None:
+    for path in saved.iterdir():
+        if path.is_file() and path.name != checkpoints.MARKER:
+            shutil.copy2(path, into / path.name)
+
+
+def _older(store: Checkpoints) -> str:
+    return (
+        f"{store.location} holds checkpoints of an older format, which cannot resume exactly: "
+        f"delete {store.location} (or give a fresh work folder) to start over"
+    )
+
+
+def _refuse_older_format(store: Checkpoints) -> None:
+    """Checkpoints from before the marker have a ``progress.json`` without ``format``."""
+    for name in store.unmarked():
+        path = f"{store.root}/{name}/{PROGRESS}"
+        if store.fs.exists(path) and "format" not in json.loads(store.fs.cat_file(path)):
+            raise BotwerkError(_older(store))

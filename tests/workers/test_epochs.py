@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from botwerk.schemas import BotwerkError
-from botwerk.workers.epochs import EpochLoop
+from botwerk.workers.checkpoints import Checkpoints
+from botwerk.workers.epochs import Cancelled, EpochLoop, Step
 
 
 class Line(EpochLoop[nn.Linear]):
@@ -19,23 +21,31 @@ class Line(EpochLoop[nn.Linear]):
 
     label, unit = "line", "point"
 
-    def __init__(self, scores: list[float], width: int = 1, epochs: int = 3) -> None:
+    def __init__(self, scores: list[float], width: int = 1, epochs: int = 3, steps: int = 1,
+                 checkpoint_minutes: float = 10.0) -> None:  # fmt: skip
+        torch.manual_seed(0)
         model, self.lines = nn.Linear(width, 1), []
-        super().__init__(model, torch.optim.SGD(model.parameters(), lr=0.1), self.lines.append,
-                         epochs=epochs, seed=1)  # fmt: skip
-        self.scores = scores
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+        super().__init__(model, optimizer, self.lines.append, epochs=epochs, seed=1,
+                         checkpoint_minutes=checkpoint_minutes)  # fmt: skip
+        self.scores, self.steps = scores, steps
 
     def work(self) -> int:
-        return 8
+        return 8 * self.steps
 
-    def train_epoch(self, epoch: int, bar: Any, deadline: float | None) -> dict[str, float]:
-        x = torch.rand(8, self.model.in_features)
-        loss = ((self.model(x) - 3 * x[:, :1]) ** 2).mean()
-        self.optimizer.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
-        self.optimizer.step()
-        self.done.steps += 1
-        return {"loss": loss.item()}
+    def train_epoch(self, epoch: int, bar: Any) -> dict[str, float]:
+        for _ in range(self.steps)[self.done.position :]:
+            # torch's RNG draws the data, the loop's rng a noise term: both must be restored
+            x = torch.rand(8, self.model.in_features) + self.rng.random()
+            loss = ((self.model(x) - 3 * x[:, :1]) ** 2).mean()
+            self.optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            self.optimizer.step()
+            self.done.steps += 1
+            self.done.sums["loss"] = self.done.sums.get("loss", 0.0) + loss.item()
+            if self.stepped(bar, 8, loss.item()):
+                break
+        return {"loss": self.done.sums["loss"] / self.done.position}
 
     def evaluate(self) -> dict[str, float]:
         return {"score": self.scores[self.done.epoch]}
@@ -85,3 +95,53 @@ def test_max_seconds_stops_after_the_epoch_that_passes_it(tmp_path: Path) -> Non
     loop = Line([0.1, 0.2, 0.3])
     loop.run(tmp_path, progress=False, max_seconds=0)
     assert loop.done.epoch == 1 and "line: stopping after epoch 1" in loop.lines[-1]
+
+
+def _stop_at(epoch: int, position: int):
+    def on_step(step: Step) -> None:
+        if (step.epoch, step.position) == (epoch, position) and not step.figures:
+            raise Cancelled("stop")
+
+    return on_step
+
+
+def test_a_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    whole = Line([0.1, 0.5, 0.3], steps=5)
+    whole.run(tmp_path / "whole", progress=False, max_seconds=None)
+    # Checkpoints every step, on an object store (fsspec's memory://, no rename there).
+    location = f"memory://line-{uuid.uuid4().hex}"
+    first = Line([0.1, 0.5, 0.3], steps=5, checkpoint_minutes=0)
+    first.resume(location)
+    with pytest.raises(Cancelled):
+        first.run(tmp_path / "cut", progress=False, max_seconds=None, on_step=_stop_at(2, 4))
+    store = Checkpoints(location)
+    assert store.latest() == "epoch-0002-step-00000004"
+    store.remove("epoch-0002-step-00000004")  # killed just before that checkpoint was whole
+    again = Line([0.1, 0.5, 0.3], steps=5, checkpoint_minutes=0)
+    again.resume(location)
+    assert again.lines == ["line: resuming from epoch-0002-step-00000003 (8 steps done)"]
+    again.run(tmp_path / "cut", progress=False, max_seconds=None)
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, again.model.state_dict()[name]), name
+    assert again.done.history == whole.done.history  # the resumed epoch's figures too
+    kept, other = again.keep_best(tmp_path / "cut"), whole.keep_best(tmp_path / "whole")
+    assert (kept / "line.safetensors").read_bytes() == (other / "line.safetensors").read_bytes()
+
+
+def test_on_step_hears_every_step_and_every_epoch(tmp_path: Path) -> None:
+    heard: list[Step] = []
+    Line([0.1, 0.2], epochs=2, steps=3).run(tmp_path, False, None, on_step=heard.append)
+    assert [(s.epoch, s.position, bool(s.figures)) for s in heard] == [
+        (1, 1, False), (1, 2, False), (1, 3, False), (1, 0, True),
+        (2, 1, False), (2, 2, False), (2, 3, False), (2, 0, True),
+    ]  # fmt: skip
+    assert heard[2].units == heard[2].work == 24 and heard[-1].checkpoint == "epoch-0002"
+    assert heard[-1].figures["score"] == 0.2 and heard[-1].steps == 6
+
+
+def test_checkpoints_of_the_older_format_are_refused_with_the_folder_to_delete(tmp_path):
+    old = tmp_path / "checkpoints" / "epoch-0001"
+    old.mkdir(parents=True)
+    (old / "progress.json").write_text('{"epoch": 1, "steps": 1}')  # no format, no marker
+    with pytest.raises(BotwerkError, match=f"older format.*delete {tmp_path / 'checkpoints'}"):
+        Line([0.1]).resume(tmp_path / "checkpoints")

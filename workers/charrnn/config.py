@@ -32,6 +32,9 @@ class CharRNNConfig(ModelConfig, frozen=True, kw_only=True, forbid_unknown_field
     clip: Annotated[float, Meta(description="Gradient norm cap.")] = 1.0
     epochs: Annotated[int, Meta(description="Passes over the corpus.")] = 20
     val_fraction: Annotated[float, Meta(description="The corpus's tail held out.")] = 0.05
+    checkpoint_minutes: Annotated[
+        float, Meta(description="Also checkpoint mid-epoch this often (0: every step).")
+    ] = 10.0
     seed: int = 1337
 
     def __post_init__(self) -> None:
@@ -47,6 +50,9 @@ class CharRNNConfig(ModelConfig, frozen=True, kw_only=True, forbid_unknown_field
             )
         if self.lr <= 0 or self.clip <= 0 or self.weight_decay < 0:
             raise ValueError("CharRNNConfig: lr and clip must be > 0, weight_decay >= 0")
+        if self.checkpoint_minutes < 0:
+            raise ValueError(f"CharRNNConfig.checkpoint_minutes must be >= 0, got "
+                             f"{self.checkpoint_minutes}")  # fmt: skip
 
 
 DEMO_CONFIG = CharRNNConfig(

@@ -10,13 +10,17 @@ characters of every stream (truncated backpropagation through time), carrying th
 from one chunk to the next, detached, so the model learns context longer than a chunk. AdamW,
 gradient-norm clipping. The corpus's last ``val_fraction`` is held out: after each epoch the
 validation loss and perplexity are logged, with samples at a few temperatures, and a
-checkpoint (weights, optimizer state, progress; safetensors and JSON, no pickle) is written
-under ``workdir/checkpoints``. Started again with the same ``workdir``, training resumes after
-the latest checkpoint; its vocabulary and sizes must match (``epochs``, ``lr`` and the like may
-change). ``max_seconds`` stops after the step that passes it; that epoch is evaluated and
-checkpointed like a full one. The finished model lands in ``workdir/model``, ready to
-publish: the weights of the epoch with the lowest validation loss (kept in ``workdir/best``
-as training goes), with that epoch's metrics.
+checkpoint (weights, optimizer state, progress, RNG states and the carried LSTM state;
+safetensors and JSON, no pickle) is written under ``workdir/checkpoints`` (or ``checkpoints``,
+a folder or fsspec URL), also mid-epoch every ``checkpoint_minutes``. Started again with the
+same ``workdir``, training resumes from the latest checkpoint, mid-epoch if it is one, and
+ends as an unbroken run would; its vocabulary and sizes must match (``epochs``, ``lr`` and the
+like may change). ``on_step`` hears each step and epoch (a
+:class:`~botwerk.workers.epochs.Step`). ``max_seconds`` stops after the step that passes it;
+that epoch is evaluated and checkpointed like a full one. The finished model lands in
+``workdir/model``, ready to publish: the weights of the epoch with the lowest validation loss
+(kept beside the checkpoints as training goes, and in ``workdir/best``), with that epoch's
+metrics.
 
 The epochs, checkpoints, resume and best-keeping are :mod:`botwerk.workers.epochs`'s, as for
 every kind; this module says what one epoch of a char-RNN is.
@@ -41,16 +45,9 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 from botwerk.schemas import BotwerkError
 from botwerk.workers.charrnn.config import CharRNNConfig
 from botwerk.workers.charrnn.generate import Generator, Prompt
-from botwerk.workers.charrnn.model import (
-    CharRNN,
-    ModelArgs,
-    State,
-    Vocab,
-    load,
-    save,
-)
+from botwerk.workers.charrnn.model import CharRNN, ModelArgs, State, Vocab, load, save
 from botwerk.workers.device import resolve_device, rng_devices
-from botwerk.workers.epochs import EpochLoop, Say
+from botwerk.workers.epochs import EpochLoop, Say, Step
 from botwerk.workers.store import TrainResult
 
 SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
@@ -66,6 +63,8 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
     max_seconds: float | None = None,
+    checkpoints: str | Path | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> TrainResult:
     """Train (or resume training) on ``text``; see the module docstring."""
     resolved = resolve_device(device)
@@ -74,8 +73,8 @@ def train(
     with torch.random.fork_rng(devices=rng_devices(resolved)):  # the caller's RNG untouched
         torch.manual_seed(config.seed)
         loop = _Loop(text, vocab, config, resolved, say)
-        loop.resume(workdir / "checkpoints")
-        loop.run(workdir, progress, max_seconds)
+        loop.resume(checkpoints or workdir / "checkpoints")
+        loop.run(workdir, progress, max_seconds, on_step)
     return TrainResult(loop.keep_best(workdir), loop.metrics(), config.to_dict())
 
 
@@ -95,38 +94,38 @@ class _Loop(EpochLoop[CharRNN]):
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
-        super().__init__(model, optimizer, say, config.epochs, config.seed)
+        super().__init__(model, optimizer, say, config.epochs, config.seed,
+                         checkpoint_minutes=config.checkpoint_minutes)  # fmt: skip
         self.training_s, self.run_tokens = 0.0, 0  # this run's, for tokens/s
 
     def work(self) -> int:
         return self.train_data[0].numel()
 
-    def train_epoch(self, epoch: int, bar: tqdm[Any], deadline: float | None) -> dict[str, float]:
+    def train_epoch(self, epoch: int, bar: tqdm[Any]) -> dict[str, float]:
         started = time.perf_counter()
         self.model.train()
         x_all, y_all = self.train_data  # (B, L) each
-        state: State | None = None
-        total, count, seq_len = 0.0, 0, self.config.seq_len
-        for start in range(0, x_all.shape[1], seq_len):
+        seq_len, sums = self.config.seq_len, self.done.sums
+        for start in range(0, x_all.shape[1], seq_len)[self.done.position :]:  # mid-epoch resume
             x, y = x_all[:, start : start + seq_len], y_all[:, start : start + seq_len]  # (B, T)
-            logits, state = self.model(x, state)  # (B, T, V)
-            state = (state[0].detach(), state[1].detach())  # truncated BPTT: no grad past here
+            state = (self.carried["h"], self.carried["c"]) if self.carried else None
+            logits, (h, c) = self.model(x, state)  # (B, T, V)
+            self.carried = {"h": h.detach(), "c": c.detach()}  # truncated BPTT: no grad past here
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
             self.optimizer.step()
             value = loss.item()
-            total, count = total + value * y.numel(), count + y.numel()
+            sums["loss"] = sums.get("loss", 0.0) + value * y.numel()
+            sums["count"] = sums.get("count", 0.0) + y.numel()
             self.done.steps, self.run_tokens = self.done.steps + 1, self.run_tokens + y.numel()
             self.done.counts["tokens"] = self.done.counts.get("tokens", 0) + y.numel()
-            bar.update(y.numel())
-            bar.set_postfix(loss=f"{value:.3f}", refresh=False)
-            if deadline is not None and time.perf_counter() > deadline:
+            if self.stepped(bar, y.numel(), value):
                 break
         self.training_s += time.perf_counter() - started
-        self.done.counts["tokens_per_s"] = self.run_tokens / self.training_s
-        return {"train": total / count}
+        self.done.counts["tokens_per_s"] = self.run_tokens / max(self.training_s, 1e-9)
+        return {"train": sums["loss"] / sums["count"]}
 
     def evaluate(self) -> dict[str, float]:
         return {"val": _evaluate(self.model, self.val_data, self.config.seq_len)}

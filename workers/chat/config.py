@@ -39,6 +39,9 @@ class ChatConfig(ModelConfig, frozen=True, kw_only=True, forbid_unknown_fields=T
     weight_decay: float = 0.0
     clip: Annotated[float, Meta(description="Gradient norm cap")] = 5.0
     epochs: Annotated[int, Meta(description="Passes over the training pairs")] = 20
+    checkpoint_minutes: Annotated[
+        float, Meta(description="Also checkpoint mid-epoch this often (0: every step).")
+    ] = 10.0
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     seed: int = 1337
@@ -56,6 +59,9 @@ class ChatConfig(ModelConfig, frozen=True, kw_only=True, forbid_unknown_fields=T
                              f"{self.attention!r}")  # fmt: skip
         if self.lr <= 0 or self.clip <= 0 or self.weight_decay < 0:
             raise ValueError("ChatConfig: lr and clip must be > 0, weight_decay >= 0")
+        if self.checkpoint_minutes < 0:
+            raise ValueError(f"ChatConfig.checkpoint_minutes must be >= 0, got "
+                             f"{self.checkpoint_minutes}")  # fmt: skip
 
 
 DEMO_CONFIG = ChatConfig(embed=128, hidden=256, layers=1, max_vocab=3000, min_count=1,
@@ -70,6 +76,9 @@ class SCSTConfig(ModelConfig, frozen=True, kw_only=True, forbid_unknown_fields=T
     lr: Annotated[float, Meta(description="Adam learning rate")] = 5e-5
     batch_size: Annotated[int, Meta(description="Prompts per step")] = 32
     epochs: Annotated[int, Meta(description="Passes over the training prompts")] = 10
+    checkpoint_minutes: Annotated[
+        float, Meta(description="Also checkpoint mid-epoch this often (0: every step).")
+    ] = 10.0
     skip_above: float = 0.95
     """a prompt whose greedy reply scores this much or more is skipped"""
     clip: float = 5.0
@@ -83,5 +92,8 @@ class SCSTConfig(ModelConfig, frozen=True, kw_only=True, forbid_unknown_fields=T
                 raise ValueError(f"SCSTConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.clip <= 0:
             raise ValueError("SCSTConfig: lr and clip must be > 0")
+        if self.checkpoint_minutes < 0:
+            raise ValueError(f"SCSTConfig.checkpoint_minutes must be >= 0, got "
+                             f"{self.checkpoint_minutes}")  # fmt: skip
         if not 0 < self.skip_above <= 1:
             raise ValueError(f"SCSTConfig.skip_above must be in (0, 1], got {self.skip_above}")

@@ -29,10 +29,9 @@ overlap with the corpus's replies, not as wit.
 
 from __future__ import annotations
 
+import math
 import random
-import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,14 @@ from botwerk.workers.chat.reward import REWARDS, Reward
 from botwerk.workers.chat.train import ChatLoop
 from botwerk.workers.corpora.dialogs import Pair
 from botwerk.workers.device import resolve_device, rng_devices
-from botwerk.workers.epochs import Say
+from botwerk.workers.epochs import Say, Step
 from botwerk.workers.store import TrainResult
 
 
 def finetune(
     found: list[Pair], start: Path, workdir: Path, config: SCSTConfig, *, device: str = "auto",
     progress: bool = True, log: Say = print, max_seconds: float | None = None,
+    checkpoints: str | Path | None = None, on_step: Callable[[Step], None] | None = None,
 ) -> TrainResult:  # fmt: skip
     """Fine-tune the model in folder ``start`` on ``found``; see the module docstring."""
     resolved = resolve_device(device)
@@ -65,11 +65,11 @@ def finetune(
     with torch.random.fork_rng(devices=rng_devices(resolved)):
         torch.manual_seed(config.seed)
         loop = SelfCritical(Responder(model, vocab, chat, resolved), data, say, config)
-        loop.resume(workdir / "checkpoints")
+        loop.resume(checkpoints or workdir / "checkpoints")
         if not loop.done.history:  # epoch 0: where fine-tuning starts from
             greedy = mean_greedy_reward(loop.responder, loop.prompts, loop.reward)
-            loop.finish_epoch(0, {"greedy_bleu": greedy} | loop.evaluate(), workdir)
-        loop.run(workdir, progress, max_seconds)
+            loop.finish_epoch(0, {"greedy_bleu": greedy} | loop.evaluate())
+        loop.run(workdir, progress, max_seconds, on_step)
     return loop.result(workdir, {**chat.to_dict(), "rl": config.to_dict()})
 
 
@@ -81,7 +81,8 @@ class SelfCritical(ChatLoop):
 
     def __init__(self, responder: Responder, data: Prepared, say: Say, config: SCSTConfig) -> None:
         optimizer = torch.optim.Adam(responder.model.parameters(), lr=config.lr)
-        super().__init__(responder, data, say, config.epochs, config.seed, optimizer)
+        super().__init__(responder, data, say, config.epochs, config.seed, optimizer,
+                         config.checkpoint_minutes)  # fmt: skip
         self.config = config
         self.reward: Reward = REWARDS.load(config.reward)
         self.prompts = grouped(data.train)
@@ -93,25 +94,27 @@ class SelfCritical(ChatLoop):
         r = self.responder
         save(folder, self.model, r.vocab, r.config, rl=self.config.to_dict())
 
-    def train_epoch(self, epoch: int, bar: tqdm[Any], deadline: float | None) -> dict[str, float]:
+    def train_epoch(self, epoch: int, bar: tqdm[Any]) -> dict[str, float]:
         self.model.eval()  # no dropout: see the module docstring
-        rng = random.Random(self.seed + epoch)
-        order = list(self.prompts)
-        rng.shuffle(order)
-        sums: defaultdict[str, float] = defaultdict(float)
-        for start in range(0, len(order), self.config.batch_size):
-            batch = order[start : start + self.config.batch_size]
-            for name, value in self.step(batch, rng).items():
-                sums[name] += value
-            bar.update(len(batch))
-            if deadline is not None and time.perf_counter() > deadline:
+        order = list(self.prompts)  # shuffled by self.rng, seeded seed + epoch; resumed, the
+        fresh = self.done.position == 0  # same order is drawn again and self.rng is as saved
+        (self.rng if fresh else random.Random(self.seed + epoch)).shuffle(order)
+        sums, size = self.done.sums, self.config.batch_size
+        for start in range(0, len(order), size)[self.done.position :]:
+            batch = order[start : start + size]
+            figures = self.step(batch, self.rng)  # self.rng: checkpointed with the position
+            for name, value in figures.items():
+                sums[name] = sums.get(name, 0.0) + value
+            if self.stepped(bar, len(batch), figures.get("loss", math.nan)):
                 break
-        sampled = max(sums["sampled"], 1)
+        sampled = max(sums.get("sampled", 0.0), 1)
         return {
-            "loss": sums["loss"] / max(sums["steps"], 1), "sample_bleu": sums["sample"] / sampled,
-            "greedy_bleu": sums["greedy"] / max(sums["prompts"], 1),
-            "advantage": sums["advantage"] / sampled, "skipped": sums["skipped"],
-        }  # fmt: skip
+            "loss": sums.get("loss", 0.0) / max(sums.get("steps", 0.0), 1),
+            "sample_bleu": sums.get("sample", 0.0) / sampled,
+            "greedy_bleu": sums.get("greedy", 0.0) / max(sums.get("prompts", 0.0), 1),
+            "advantage": sums.get("advantage", 0.0) / sampled,
+            "skipped": sums.get("skipped", 0.0),
+        }
 
     def step(self, batch: Sequence[Group], rng: random.Random) -> dict[str, float]:
         """One update on ``batch``'s prompts; the sums of its figures."""

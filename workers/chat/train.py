@@ -10,7 +10,8 @@ over each whole reply at once from the true previous tokens (teacher forcing), a
 cross-entropy of the next token (padding ignored) with AdamW and gradient-norm clipping. After
 each epoch it logs the loss, the validation loss, the greedy replies' corpus BLEU on the
 validation and on the test prompts (every reference of a prompt counts), and a few sample
-replies, and writes a checkpoint; the same ``workdir`` resumes after the latest one.
+replies, and writes a checkpoint (also mid-epoch every ``checkpoint_minutes``); the same
+``workdir`` resumes from the latest one, mid-epoch if it is one, exactly as if never stopped.
 
 The kept model is the epoch with the best validation BLEU (then the lower validation loss),
 copied to ``workdir/model`` with that epoch's figures. The test set never chooses anything, so
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import math
 import random
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from botwerk.workers.chat.reward import corpus_bleu
 from botwerk.workers.chat.tokens import END, PAD, START, detokenize
 from botwerk.workers.corpora.dialogs import Pair
 from botwerk.workers.device import resolve_device, rng_devices
-from botwerk.workers.epochs import EpochLoop, Say
+from botwerk.workers.epochs import EpochLoop, Say, Step
 from botwerk.workers.store import TrainResult
 
 SAMPLES = 3
@@ -51,6 +52,7 @@ EVAL_BATCH = 256
 def train(
     found: list[Pair], workdir: Path, config: ChatConfig, *, device: str = "auto",
     progress: bool = True, log: Say = print, max_seconds: float | None = None,
+    checkpoints: str | Path | None = None, on_step: Callable[[Step], None] | None = None,
 ) -> TrainResult:  # fmt: skip
     """Train (or resume training) on ``found``; see the module docstring."""
     resolved = resolve_device(device)
@@ -62,8 +64,8 @@ def train(
         torch.manual_seed(config.seed)
         model = Seq2Seq(ModelArgs.of(data.vocab, config)).to(resolved)
         loop = CrossEntropy(Responder(model, data.vocab, config, resolved), data, say)
-        loop.resume(workdir / "checkpoints")
-        loop.run(workdir, progress, max_seconds)
+        loop.resume(checkpoints or workdir / "checkpoints")
+        loop.run(workdir, progress, max_seconds, on_step)
     return loop.result(workdir, config.to_dict())
 
 
@@ -74,8 +76,9 @@ class ChatLoop(EpochLoop[Seq2Seq]):
     unit = "pair"
 
     def __init__(self, responder: Responder, data: Prepared, say: Say, epochs: int, seed: int,
-                 optimizer: torch.optim.Optimizer) -> None:  # fmt: skip
-        super().__init__(responder.model, optimizer, say, epochs, seed)
+                 optimizer: torch.optim.Optimizer, checkpoint_minutes: float) -> None:  # fmt: skip
+        super().__init__(responder.model, optimizer, say, epochs, seed,
+                         checkpoint_minutes=checkpoint_minutes)  # fmt: skip
         self.responder = responder
         self.data = data
         self.valid, self.test = grouped(data.valid), grouped(data.test)
@@ -141,25 +144,26 @@ class CrossEntropy(ChatLoop):
         optimizer = torch.optim.AdamW(
             responder.model.parameters(), lr=c.lr, weight_decay=c.weight_decay
         )
-        super().__init__(responder, data, say, c.epochs, c.seed, optimizer)
+        super().__init__(responder, data, say, c.epochs, c.seed, optimizer, c.checkpoint_minutes)
 
-    def train_epoch(self, epoch: int, bar: tqdm[Any], deadline: float | None) -> dict[str, float]:
+    def train_epoch(self, epoch: int, bar: tqdm[Any]) -> dict[str, float]:
         self.model.train()
-        total = count = 0.0
-        for batch in batches(self.data.train, self.responder.config.batch_size,
-                             random.Random(self.seed + epoch)):  # fmt: skip
+        sums, config = self.done.sums, self.responder.config
+        # The order comes from seed + epoch alone, so a resumed run skips what was done.
+        order = list(batches(self.data.train, config.batch_size, random.Random(self.seed + epoch)))
+        for batch in order[self.done.position :]:
             loss = cross_entropy(self.model, batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.responder.config.clip)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
             self.optimizer.step()
-            total, count = total + loss.item() * len(batch), count + len(batch)
+            value = loss.item()
+            sums["loss"] = sums.get("loss", 0.0) + value * len(batch)
+            sums["count"] = sums.get("count", 0.0) + len(batch)
             self.done.steps += 1
-            bar.update(len(batch))
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-            if deadline is not None and time.perf_counter() > deadline:
+            if self.stepped(bar, len(batch), value):
                 break
-        return {"loss": total / count}
+        return {"loss": sums["loss"] / sums["count"]}
 
 
 def cross_entropy(model: Seq2Seq, batch: list[Example]) -> torch.Tensor:
