@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     device: str = Field(
         "auto", description="where models compute: auto (GPU when present), cpu, cuda, cuda:N"
     )
+    results_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis for training jobs' state and progress (the Celery result backend)",
+    )
     bots: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="per-bot options, from botwerk.toml tables: [bots.billybard] length = 300",

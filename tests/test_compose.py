@@ -17,7 +17,7 @@ from botwerk.infra.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-ROLES = {name: spec for name, spec in SERVICES.items() if name != "rabbitmq"}
+ROLES = {name: spec for name, spec in SERVICES.items() if name not in ("rabbitmq", "redis")}
 
 
 def test_broker_has_the_dashboard_and_a_healthcheck():
@@ -25,6 +25,14 @@ def test_broker_has_the_dashboard_and_a_healthcheck():
     assert broker["image"].startswith("rabbitmq:3.10-management")
     assert "15672:15672" in broker["ports"] and "5672:5672" in broker["ports"]
     assert "rabbitmq-diagnostics" in broker["healthcheck"]["test"]
+
+
+def test_training_jobs_have_redis_and_a_trainer():
+    assert "redis-cli" in SERVICES["redis"]["healthcheck"]["test"]
+    trainer = SERVICES["trainer"]
+    assert trainer["command"] == ["trainer"]
+    assert trainer["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert trainer["environment"]["BOTWERK_RESULTS_URL"].startswith("redis://redis:6379/")
 
 
 def test_the_roles_of_the_demo_mesh_are_all_there():

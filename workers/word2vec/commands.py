@@ -3,6 +3,7 @@
     botwerk train word2vec wiki.txt --name wiki-vectors --phrases
     botwerk models import GoogleNews-vectors-negative300.bin --kind word2vec --name news
     botwerk similar news king --negative man --positive woman
+    botwerk train word2vec s3://corpora/wiki.txt --name wiki-vectors --submit   # a job
 
 ``train word2vec``'s settings are :class:`~.config.Word2VecConfig`'s fields, with its
 defaults and help; ``similar`` asks the stored vectors directly, with no broker or worker.
@@ -12,31 +13,59 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from botwerk.infra.settings import Settings
 from botwerk.schemas import validate
 from botwerk.workers.commands import EXISTING, command_settings, friendly, publish
+from botwerk.workers.jobs.commands import SUBMIT, submit_job
 from botwerk.workers.options import config_options
 from botwerk.workers.word2vec.config import Word2VecConfig
+
+if TYPE_CHECKING:
+    from botwerk.workers.epochs import Say
+    from botwerk.workers.store import TrainResult
 
 SETTINGS = ("vector_size", "window", "min_count", "epochs", "sg", "phrases")
 
 
 @click.command("word2vec")
-@click.argument("corpus", type=EXISTING)
+@click.argument("corpus")
 @click.option("--name", required=True, help="Store it under this name (workers serve it by name).")
 @config_options(Word2VecConfig, *SETTINGS, flags={"sg": "--sg/--cbow"})
+@SUBMIT
 @friendly
-def train_word2vec(corpus: Path, name: str, **options: Any) -> None:
-    """Word vectors with gensim's Word2Vec; CORPUS has one sentence per line."""
+def train_word2vec(corpus: str, name: str, submit: bool, **options: Any) -> None:
+    """Word vectors with gensim's Word2Vec; CORPUS has one sentence per line.
+
+    With --submit, CORPUS may also be an s3:// or file:// URL.
+    """
+    settings = command_settings()
+    Word2VecConfig(**options)  # refuse a bad setting here, not on the trainer
+    if submit:
+        submit_job(settings, "word2vec", name, corpus, options)
+        return
+    path = EXISTING.convert(corpus, None, click.get_current_context())
+    with tempfile.TemporaryDirectory() as out:
+        kind, result, label = fit(settings, name, str(path), options, workdir=Path(out))
+        publish(settings, name, kind, result, label)
+
+
+def fit(settings: Settings, name: str, corpus: str, options: dict[str, Any], *,
+        workdir: Path | None, log: Say = print, progress: bool = True,
+        **hooks: Any) -> tuple[str, TrainResult, str]:  # fmt: skip
+    """Train vectors on the local ``corpus`` into ``workdir``: ``train word2vec``'s work.
+
+    gensim trains with no loop of ours: ``hooks`` (``on_step``, ``checkpoints``) are unused."""
     from botwerk.workers.word2vec.train import train as run
 
-    settings = command_settings()
-    with tempfile.TemporaryDirectory() as out:
-        result = run(corpus, Path(out), Word2VecConfig(**options))
-        publish(settings, name, "word2vec", result, corpus.name)
+    if workdir is None:
+        raise ValueError("word2vec's fit needs a workdir to write the vectors into")
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = run(Path(corpus), workdir, Word2VecConfig(**options), progress=progress)
+    return "word2vec", result, Path(corpus).name
 
 
 @click.command("import")

@@ -1,0 +1,103 @@
+"""The names and Celery settings of a namespace's training jobs, shared by every module here.
+
+>>> from botwerk.infra.settings import Settings
+>>> found = queues(Settings.load(namespace="demo"))
+>>> found.training.name, found.training.queue_arguments["x-queue-type"], found.dead.name
+('demo.training', 'quorum', 'demo.training.dead')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from botwerk.infra.registry import Registry
+from botwerk.infra.settings import Settings
+from botwerk.infra.topology import Limits, Names, work_queue
+
+JOBS = Registry("training job", "botwerk.jobs")
+"""Each model kind's ``fit`` function, by job kind (``chat-rl`` is chat's SCST fine-tuning)."""
+TASK_PREFIX = "botwerk.train."
+WEEK_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Queues:
+    """The namespace's training queue and where its dead-lettered jobs go."""
+
+    training: Queue
+    dead: Queue
+    """``{ns}.training.dead``: the jobs the broker gave up on, read by :class:`DeadJobs`"""
+    all_dead: Queue
+    """``{ns}.dead``: every dead-lettered message of the namespace"""
+
+
+def queues(settings: Settings) -> Queues:
+    names = Names(settings.namespace)
+    name = settings.exchange("training")
+    limits = Limits(settings.delivery_limit, settings.max_queue_length)
+    arguments = work_queue(name, names.dlx, limits).arguments
+    dlx = Exchange(names.dlx, "topic", durable=True)
+    quorum = {"x-queue-type": "quorum"}
+    return Queues(
+        Queue(name, Exchange(name, "topic"), routing_key=name, queue_arguments=arguments),
+        Queue(f"{name}.dead", dlx, routing_key=name, queue_arguments=quorum),
+        Queue(names.dead, dlx, routing_key="#", queue_arguments=quorum),
+    )
+
+
+def key_prefix(settings: Settings) -> str:
+    """Every Redis key of the namespace's jobs starts with this."""
+    return f"botwerk:{settings.namespace}:"
+
+
+def config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings of a namespace's training jobs."""
+    training = queues(settings).training
+    return {
+        "broker_url": settings.amqp_url,
+        "broker_connection_retry_on_startup": True,
+        "result_backend": settings.results_url,
+        "result_backend_transport_options": {"global_keyprefix": key_prefix(settings)},
+        "result_extended": True,  # name, args and worker in the result: `jobs show`, Flower
+        "result_expires": WEEK_S,
+        "task_queues": [training],
+        "task_default_queue": training.name,
+        "task_default_exchange": training.name,
+        "task_default_routing_key": training.name,
+        "task_create_missing_queues": False,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,  # acked when done: a trainer killed mid-job loses nothing
+        "task_reject_on_worker_lost": True,  # a killed pool process: back to the queue
+        "task_track_started": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": 1,  # one job per trainer process
+        "worker_cancel_long_running_tasks_on_connection_loss": True,  # the job is redelivered
+        "worker_send_task_events": True,  # Flower's live view
+        "control_exchange": settings.exchange("celery"),  # revoke, inspect: this namespace's
+        "event_exchange": settings.exchange("celeryev"),
+    }
+
+
+def base_app(settings: Settings) -> Any:
+    """A Celery app configured for the namespace, with no tasks: enough to send and to ask."""
+    app = Celery("botwerk", set_as_current=False)
+    app.config_from_object(config(settings))
+    app.botwerk_settings = settings
+    return app
+
+
+def declare(app: Any) -> None:
+    """Declare the training queue and its dead-letter queues (idempotent)."""
+    found = queues(app.botwerk_settings)
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1)
+        channel = connection.default_channel
+        for queue in (found.all_dead, found.dead, found.training):
+            queue(channel).declare()
