@@ -122,6 +122,39 @@ class ModelPublished(Envelope, frozen=True, kw_only=True):
     created_at: float
 
 
+class ModelPromoted(Envelope, frozen=True, kw_only=True):
+    """What "latest" means for a model moved: ``{ns}.events``, key ``model.promoted.<name>``.
+
+    Sent by ``botwerk models promote NAME@V`` and ``botwerk models rollback NAME``; ``version``
+    is the version that is now latest, ``previous`` the one that was.
+    """
+
+    TYPE: ClassVar[str] = "botwerk.model_promoted.v1"
+
+    name: str
+    kind: str
+    version: str
+    previous: str = ""
+    rollback: bool = False
+    at: float
+
+
+class ModelRejected(Envelope, frozen=True, kw_only=True):
+    """A worker refused a version it could not load or warm up: key ``model.rejected.<name>``.
+
+    The worker keeps serving ``serving``; ``reason`` says why in one line.
+    """
+
+    TYPE: ClassVar[str] = "botwerk.model_rejected.v1"
+
+    name: str
+    version: str
+    serving: str
+    instance: str
+    reason: str
+    at: float
+
+
 class ComponentEvent(Envelope, frozen=True, kw_only=True):
     """A role came up (ready to serve) or went down: ``component.<state>.<role>.<name>``."""
 
@@ -143,5 +176,7 @@ ALL_TYPES: tuple[type[Envelope], ...] = (
     InferReply,
     Error,
     ModelPublished,
+    ModelPromoted,
+    ModelRejected,
     ComponentEvent,
 )

@@ -13,6 +13,9 @@ the default, requests that queued while the last batch computed form the next on
 stalls. It checks that outputs match inputs one to one. If a batch raises, its requests are run
 again one by one, so one bad input fails only its own request. A request whose deadline passed
 while it queued is failed with :class:`DeadlineExceeded` and never computed.
+
+:meth:`Batcher.swap` replaces ``predict`` (a new model version) between batches: a batch, its
+one-by-one retries included, runs wholly on one version, and each output names that version.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ log = logging.getLogger("botwerk.batching")
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+Predict = Callable[[list[In]], Sequence[Out]]
 
 
 class BatchMismatch(BotwerkError):
@@ -47,6 +51,8 @@ class Batched(Generic[Out]):
     output: Out
     batch_size: int
     compute_ms: float
+    version: str = ""
+    """the model version that computed it"""
 
 
 @dataclass(slots=True)
@@ -68,6 +74,7 @@ class Batcher(Generic[In, Out]):
         max_batch: int,
         max_wait_ms: float,
         executor: Executor,
+        version: str = "",
     ) -> None:
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
@@ -76,6 +83,9 @@ class Batcher(Generic[In, Out]):
         self._max_wait = max_wait_ms / 1000
         self._executor = executor
         self._queue: asyncio.Queue[_Pending[In, Out]] = asyncio.Queue()
+        self.version = version
+        self._busy = False  # a batch is computing: a swap waits for it
+        self._swaps: list[tuple[Predict[In, Out], str, asyncio.Future[None]]] = []
 
     async def submit(self, item: In, deadline_ms: int | None = None) -> Batched[Out]:
         """The model's output for ``item``; raises what ``predict`` raised on it alone."""
@@ -83,13 +93,33 @@ class Batcher(Generic[In, Out]):
         self._queue.put_nowait(pending)
         return await pending.future
 
+    async def swap(self, predict: Predict[In, Out], version: str) -> None:
+        """Compute with ``predict`` from the next batch on; return once the old one is unused."""
+        done = asyncio.get_running_loop().create_future()
+        self._swaps.append((predict, version, done))
+        if not self._busy:
+            self._apply_swaps()
+        await done
+
     async def run(self) -> None:
         """The owner loop; runs until cancelled."""
         while True:
             batch = await self._collect()
             live = [p for p in batch if not p.future.done() and not self._expire(p)]
             if live:
-                await self._compute(live)
+                self._busy = True
+                try:
+                    await self._compute(live)
+                finally:
+                    self._busy = False
+                    self._apply_swaps()
+
+    def _apply_swaps(self) -> None:
+        """Between batches only: the batch that just ran has finished with the old version."""
+        while self._swaps:
+            self._predict, self.version, done = self._swaps.pop(0)
+            if not done.done():
+                done.set_result(None)
 
     async def _collect(self) -> list[_Pending[In, Out]]:
         batch = [await self._queue.get()]
@@ -136,4 +166,4 @@ class Batcher(Generic[In, Out]):
         compute_ms = (time.perf_counter() - started) * 1000
         for pending, output in zip(batch, outputs, strict=True):
             if not pending.future.done():
-                pending.future.set_result(Batched(output, len(batch), compute_ms))
+                pending.future.set_result(Batched(output, len(batch), compute_ms, self.version))

@@ -16,6 +16,10 @@ back, alone, to the restarted one: only its own delivery count rises until the b
 dead-letters it, instead of the whole batch that died with it reaching the limit together.
 Input the model refuses gets a ``bad_request`` error reply; an exception in the model gets a
 ``model_error`` reply. The process carries on either way.
+
+A model served unpinned (``--model bard``, not ``bard@2``) follows new versions as they are
+published or promoted, switching between batches without failing a request; each answer names
+the version that computed it (:mod:`botwerk.workers.rollout`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from botwerk.infra.responder import WORK, Responder
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Envelope, Error, InferReply, InferRequest, SchemaError, validate
 from botwerk.workers.batching import Batcher
+from botwerk.workers.rollout import Followable, Follower
 
 log = logging.getLogger("botwerk.worker")
 
@@ -73,7 +78,9 @@ class Worker:
             max_batch=settings.max_batch,
             max_wait_ms=settings.max_wait_ms,
             executor=self._executor,
+            version=model.version,
         )
+        self._follower: Follower | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._probation = True
@@ -90,6 +97,7 @@ class Worker:
         await loop.run_in_executor(self._executor, self.model.load)
         warmup = [self.model.example()] * self.settings.max_batch
         await loop.run_in_executor(self._executor, self.model.predict, warmup)
+        self._batcher.version = self.model.version  # known once loaded
         self._loop_task = asyncio.create_task(
             self._batcher.run(), name=f"batcher-{self.model.name}"
         )
@@ -98,12 +106,21 @@ class Worker:
         self._subscription = await self._subscribe(prefetch=1)  # on probation: see the module
         await self._announce(up=True)
         log.info("serving %s %s from %s", self.model.name, self.model.version, self.queue)
+        if isinstance(self.model, Followable) and self.model.follows is not None:
+            self._follower = Follower(self.bus, self.settings, self.model, self._batcher, self._use)
+            await self._follower.start()
 
     @property
     def queue(self) -> str:
         return self.names.infer_queue(self.model.name)
 
+    def _use(self, model: Model) -> None:
+        """The follower switched versions: answers name the new one from now on."""
+        self.model = model
+
     async def stop(self) -> None:
+        if self._follower is not None:
+            await self._follower.stop()
         if self._subscription is not None:
             await self._subscription.cancel()
         if self._loop_task is not None:
@@ -154,7 +171,7 @@ class Worker:
             )
         return InferReply(
             model=name,
-            version=self.model.version,
+            version=done.version or self.model.version,  # the version that computed it
             outputs=done.output,
             batch_size=done.batch_size,
             compute_ms=round(done.compute_ms, 3),

@@ -22,6 +22,7 @@ from botwerk.schemas import (
     encode,
     validate,
 )
+from botwerk.schemas.messages import ModelPromoted, ModelRejected
 
 EXAMPLES = [
     Inbound(
@@ -34,6 +35,8 @@ EXAMPLES = [
     InferReply(model="echo", version="1", outputs={"text": "hi"}, batch_size=4, compute_ms=1.25),
     Error(code="model_error", message="the model failed", detail="ValueError: x"),
     ModelPublished(name="bard", kind="charrnn", version="3", uri="file://m", created_at=2.0),
+    ModelPromoted(name="bard", kind="charrnn", version="2", previous="3", rollback=True, at=2.5),
+    ModelRejected(name="bard", version="4", serving="bard@3", instance="a1", reason="x", at=2.7),
     ComponentEvent(role="worker", name="echo", instance="a1", state="up", pid=1, host="h", at=3.0),
 ]  # fmt: skip
 

@@ -119,3 +119,43 @@ async def test_expired_requests_are_never_computed(executor):
 def test_settings_are_checked(executor):
     with pytest.raises(ValueError, match="max_batch"):
         Batcher(Recorder(), max_batch=0, max_wait_ms=1, executor=executor)
+
+
+async def test_a_swap_waits_for_the_batch_in_flight_and_no_batch_mixes_versions(executor):
+    old, new = Recorder(delay=0.1), Recorder(delay=0.01)
+    batcher = Batcher(old, max_batch=4, max_wait_ms=5, executor=executor, version="m@1")
+    task = await run(batcher)
+    first = [asyncio.create_task(batcher.submit(i)) for i in range(4)]
+    await asyncio.sleep(0.03)  # the first batch is computing on m@1
+    swapping = asyncio.create_task(batcher.swap(new, "m@2"))
+    later = [asyncio.create_task(batcher.submit(i)) for i in range(4, 12)]
+    await swapping
+    assert all(f.done() for f in first), "swap returned before the old version's batch ended"
+    results = [await f for f in (*first, *later)]
+    task.cancel()
+    assert [r.version for r in results] == ["m@1"] * 4 + ["m@2"] * 8
+    assert old.batches == [[0, 1, 2, 3]]
+    assert sorted(i for b in new.batches for i in b) == list(range(4, 12))
+
+
+async def test_a_swap_while_idle_is_at_once(executor):
+    batcher = Batcher(Recorder(), max_batch=2, max_wait_ms=0, executor=executor, version="m@1")
+    task = await run(batcher)
+    assert (await batcher.submit(1)).version == "m@1"
+    await asyncio.wait_for(batcher.swap(Recorder(), "m@2"), 1)
+    assert batcher.version == "m@2" and (await batcher.submit(2)).version == "m@2"
+    task.cancel()
+
+
+async def test_a_batch_retried_one_by_one_stays_on_its_version(executor):
+    old, new = Recorder(delay=0.05, fail_on=3), Recorder()
+    batcher = Batcher(old, max_batch=6, max_wait_ms=20, executor=executor, version="m@1")
+    task = await run(batcher)
+    submitted = [asyncio.create_task(batcher.submit(i)) for i in range(6)]
+    await asyncio.sleep(0.04)  # the batch of six is computing; it will fail and be split
+    await batcher.swap(new, "m@2")
+    results = await asyncio.gather(*submitted, return_exceptions=True)
+    task.cancel()
+    assert isinstance(results[3], ValueError)
+    assert {r.version for r in results if not isinstance(r, Exception)} == {"m@1"}
+    assert new.batches == [] and len(old.batches) == 7  # together, then each alone, all on m@1

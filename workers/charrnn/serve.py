@@ -25,7 +25,7 @@ from botwerk.infra.settings import Settings
 from botwerk.schemas.models.charrnn import CharRNNInput, CharRNNOutput
 from botwerk.workers.charrnn.generate import Generator
 from botwerk.workers.errors import NotLoaded
-from botwerk.workers.store import ModelStore
+from botwerk.workers.store import ModelStore, parse_spec
 
 __all__ = ["KIND", "CharRNNInput", "CharRNNModel"]
 
@@ -43,6 +43,16 @@ class CharRNNModel:
         self.spec = model or name
         self.version = "unloaded"
         self._generator: Generator | None = None
+
+    @property
+    def follows(self) -> str | None:
+        """The stored model whose new versions this one follows; None when pinned (NAME@V)."""
+        name, version = parse_spec(self.spec)
+        return None if version else name
+
+    def at(self, version: str) -> CharRNNModel:
+        """A fresh, unloaded copy serving ``version`` of the same stored model (a rollout)."""
+        return CharRNNModel(self.settings, self.name, f"{parse_spec(self.spec)[0]}@{version}")
 
     def load(self) -> None:
         stored = ModelStore.from_settings(self.settings).open(self.spec, kind=KIND)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from botwerk.infra.settings import Settings
 from botwerk.schemas.models.word2vec import Row, Word2VecInput, Word2VecOutput
 from botwerk.workers.errors import NotLoaded
-from botwerk.workers.store import ModelStore
+from botwerk.workers.store import ModelStore, parse_spec
 from botwerk.workers.word2vec.model import UnknownWords, Vectors
 
 __all__ = ["KIND", "Word2VecInput", "Word2VecModel", "answer"]
@@ -33,6 +33,7 @@ class Word2VecModel:
     Input: ClassVar[type[Word2VecInput]] = Word2VecInput
 
     def __init__(self, settings: Settings, name: str = KIND, model: str | None = None) -> None:
+        self.settings = settings
         self.name = name
         self.spec = model or name
         self.version = self.spec  # until loaded: then the manifest's NAME@VERSION
@@ -44,6 +45,16 @@ class Word2VecModel:
         if self._vectors is None:
             raise NotLoaded(self.name)
         return self._vectors
+
+    @property
+    def follows(self) -> str | None:
+        """The stored model whose new versions this one follows; None when pinned (NAME@V)."""
+        name, version = parse_spec(self.spec)
+        return None if version else name
+
+    def at(self, version: str) -> Word2VecModel:
+        """A fresh, unloaded copy serving ``version`` of the same stored model (a rollout)."""
+        return Word2VecModel(self.settings, self.name, f"{parse_spec(self.spec)[0]}@{version}")
 
     def load(self) -> None:
         stored = self.store.open(self.spec, kind=KIND)
