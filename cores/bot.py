@@ -36,7 +36,7 @@ import difflib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar, TypeVar, overload
 
@@ -94,6 +94,8 @@ class Context:
     deadline_ms: int
     rpc: Rpc | None = None
     args: str = ""
+    answered_by: list[str] = field(default_factory=list)
+    """``model@version`` of every answer this message got, in order: the reply names them."""
 
     @overload
     async def infer(self, model: str, request: ModelInput[Out], /) -> Out: ...
@@ -115,6 +117,8 @@ class Context:
         sent = request.to_inputs() if request is not None else inputs
         deadline = self.deadline_ms - DEADLINE_MARGIN_MS
         reply = await self.rpc.infer(model, sent, deadline_ms=deadline)
+        made = reply.version if "@" in reply.version else f"{reply.model}@{reply.version}"
+        self.answered_by.append(made)
         if request is None:
             return reply.outputs
         try:

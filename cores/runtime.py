@@ -30,6 +30,9 @@ from botwerk.infra.rpc import Replies, Rpc
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Inbound, Reply
 
+MODELS_META = "botwerk.models"
+"""The reply's meta key naming the ``model@version`` answers that made it, comma-separated."""
+
 log = logging.getLogger("botwerk.core")
 
 INBOUND = Asked("inbound message", "the core started")
@@ -93,13 +96,16 @@ class Core:
             log.exception("bot %s failed", self.bot.name)
             error = "internal"
             text = messages.INTERNAL
+        meta = message.meta
+        if ctx.answered_by:  # which model versions made this answer, e.g. "bard@2"
+            meta = {**meta, MODELS_META: ",".join(dict.fromkeys(ctx.answered_by))}
         return Reply(
             bot=self.bot.name,
             conversation=message.conversation,
             thread=message.thread,
             text=text,
             error=error,
-            meta=message.meta,
+            meta=meta,
         )
 
 

@@ -25,6 +25,7 @@ gone (the bus contract declares named queues, so it is not a server-named exclus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
@@ -59,6 +60,9 @@ class Followable(Protocol):
 
     def at(self, version: str) -> Any:
         """A fresh, unloaded copy of this model serving ``version`` under the same name."""
+
+    def latest(self) -> str:
+        """The version that "latest" of the followed name means in the store now."""
 
 
 # Announcing.
@@ -161,6 +165,8 @@ class Follower:
         self._batcher = batcher
         self._swapped = swapped
         self._subscription: Subscription | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self._switching = asyncio.Lock()  # events and the catch-up switch one at a time
 
     @property
     def queue(self) -> str:
@@ -177,18 +183,37 @@ class Follower:
         events = (ModelPublished, ModelPromoted)
         handler = typed_handler(self.bus, self.names, events, self._on_event)
         self._subscription = await self.bus.consume(queue, handler, prefetch=1)  # one at a time
+        self._catching_up = asyncio.create_task(self._catch_up(), name=f"catch-up-{queue}")
 
     async def stop(self) -> None:
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._catching_up
         if self._subscription is not None:
             await self._subscription.cancel()
 
     async def _on_event(self, event: Envelope, delivery: Delivery) -> None:
         if not isinstance(event, ModelPublished | ModelPromoted) or event.name != self.follows:
             return
-        if self.model.version in (event.version, f"{event.name}@{event.version}"):
-            log.info("%s@%s is already serving", event.name, event.version)
+        await self._follow(event.version)
+
+    async def _catch_up(self) -> None:
+        """A version published after this worker loaded and before it subscribed has no event
+        left to hear: once subscribed, ask the store what "latest" means now, and follow it."""
+        try:
+            latest = await asyncio.to_thread(self.model.latest)
+        except Exception as exc:  # the store is unreachable: events still move the worker
+            log.warning("could not read the latest version of %s: %s", self.follows, exc)
             return
-        await self.switch(event.version)
+        await self._follow(latest)
+
+    async def _follow(self, version: str) -> None:
+        async with self._switching:
+            if self.model.version in (version, f"{self.follows}@{version}"):
+                log.info("%s@%s is already serving", self.follows, version)
+                return
+            await self.switch(version)
 
     async def switch(self, version: str) -> bool:
         """Load ``version`` beside the one in use, warm it, swap between batches; True if done."""

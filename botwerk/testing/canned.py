@@ -14,11 +14,10 @@ inputs it was sent.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from botwerk.cores.bot import Context
-from botwerk.schemas import Inbound, User
+from botwerk.schemas import Inbound, InferReply, User
 
 
 class CannedModel:
@@ -28,12 +27,12 @@ class CannedModel:
         self.outputs = list(outputs)
         self.sent: list[tuple[str, dict[str, Any]]] = []
 
-    async def infer(self, model: str, inputs: dict[str, Any], deadline_ms: int) -> Any:
+    async def infer(self, model: str, inputs: dict[str, Any], deadline_ms: int) -> InferReply:
         self.sent.append((model, inputs))
         answer = self.outputs.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return SimpleNamespace(outputs=answer)
+        return InferReply(model=model, version="canned", outputs=answer)
 
 
 def context(bot: str, text: str, rpc: CannedModel | None = None, *, direct: bool = True) -> Context:

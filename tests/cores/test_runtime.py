@@ -6,7 +6,7 @@ import pytest
 
 from botwerk.cores.bot import command
 from botwerk.cores.demo import DemoBot
-from botwerk.cores.runtime import Core
+from botwerk.cores.runtime import MODELS_META, Core
 from botwerk.infra import messages, topology
 from botwerk.infra.bus import Outgoing, dead_reason, now_ms
 from botwerk.schemas import Inbound, User
@@ -38,6 +38,14 @@ async def test_demo_echoes_through_the_worker(bus, settings, core, worker):
     async with ChatClient(bus, settings) as chat:
         reply = await chat.ask("hello mesh")
     assert (reply.text, reply.error, reply.bot) == ("echo: hello mesh", None, "demo")
+
+
+async def test_a_reply_names_the_model_versions_that_made_it(bus, settings, core, worker):
+    async with ChatClient(bus, settings) as chat:
+        answered = await chat.ask("hello mesh")
+        own = await chat.ask("ping")  # the demo bot answers this itself, no model asked
+    assert answered.meta[MODELS_META] == "echo@1"
+    assert MODELS_META not in own.meta and own.text
 
 
 async def test_reply_goes_back_to_the_conversation_and_thread(bus, settings, core, worker):

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from botwerk.cores.runtime import MODELS_META
 from botwerk.infra import topology
 from botwerk.infra.bus import now_ms
 from botwerk.infra.rpc import Replies, Rpc
@@ -81,6 +82,7 @@ async def test_a_rollout_under_steady_load_fails_nothing(
     await replies.start()
     rpc = Rpc(rabbit_bus, names, replies)
     versions: list[str] = []  # in the order the answers came
+    said_by: list[str] = []  # the model@version each billybard reply names, in order
     failures: list[str] = []
     async with ChatClient(rabbit_bus, settings, bot="billybard") as chat:
         started = time.monotonic()
@@ -93,7 +95,7 @@ async def test_a_rollout_under_steady_load_fails_nothing(
             await asyncio.sleep(max(0.0, at - time.monotonic()))
             tasks.append(asyncio.create_task(_direct(rpc, tick, versions, failures)))
             if tick % (DIRECT_PER_S // BOT_PER_S) == 0:
-                tasks.append(asyncio.create_task(_bot(chat, tick, failures)))
+                tasks.append(asyncio.create_task(_bot(chat, tick, said_by, failures)))
             if steps and time.monotonic() - started >= steps[0][0]:
                 tasks.append(asyncio.create_task(asyncio.to_thread(steps.pop(0)[1])))
         await asyncio.gather(*tasks)
@@ -103,6 +105,8 @@ async def test_a_rollout_under_steady_load_fails_nothing(
     switch = versions.index("bard@2")
     assert switch > 0 and set(versions[:switch]) == {"bard@1"}, versions
     assert set(versions[switch:]) == {"bard@2"} and len(versions) - switch > 100
+    turn = said_by.index("bard@2")  # what users saw: the reply's meta names its model version
+    assert turn > 0 and set(said_by[:turn]) == {"bard@1"} and set(said_by[turn:]) == {"bard@2"}
     await eventually(lambda: len(rejected) == 1, what="model.rejected.bard")
     event = decode(rejected[0].message.body, rejected[0].message.type)
     assert isinstance(event, ModelRejected) and (event.version, event.serving) == ("3", "bard@2")
@@ -119,10 +123,12 @@ async def _direct(rpc: Rpc, n: int, versions: list[str], failures: list[str]) ->
     versions.append(reply.version)
 
 
-async def _bot(chat: ChatClient, n: int, failures: list[str]) -> None:
+async def _bot(chat: ChatClient, n: int, said_by: list[str], failures: list[str]) -> None:
     reply = await chat.ask(f"length=20 The police {n}")
     if reply.error is not None or not reply.text:
         failures.append(f"billybard {n}: {reply.error}: {reply.text}")
+        return
+    said_by.append(reply.meta.get(MODELS_META, ""))
 
 
 async def _listen(bus: Any, names: topology.Names, key: str) -> list[Any]:

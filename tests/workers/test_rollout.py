@@ -30,6 +30,7 @@ pytestmark = pytest.mark.broker
 
 LIVE: weakref.WeakSet[Versioned] = weakref.WeakSet()  # every loaded version still in memory
 PEAK = [0]
+LATEST = ["1"]  # what the store says "latest" is, for the catch-up after subscribing
 
 
 class Versioned(EchoModel):
@@ -49,6 +50,9 @@ class Versioned(EchoModel):
 
     def at(self, version: str) -> Versioned:
         return Versioned(self.settings, self.name, f"echo@{version}")
+
+    def latest(self) -> str:
+        return LATEST[0]
 
     def load(self) -> None:
         version = parse_spec(self.spec)[1] or "1"
@@ -177,6 +181,19 @@ async def test_a_pinned_worker_stays(rollout, bus):
     await announce_published(bus, names, manifest("2"))
     await asyncio.sleep(0.3)
     assert (await call(rpc, "x")).version == "echo@1"
+
+
+async def test_a_version_published_while_the_worker_started_is_caught_up(rollout, bus, monkeypatch):
+    # echo@2 was published after this worker loaded echo@1 and before it subscribed: no event
+    # will come for it, so the worker asks the store once it listens.
+    LATEST[0] = "2"
+    try:
+        start, rpc, _, rejected = rollout
+        await start()
+        await answered_by(rpc, "echo@2")
+        assert not rejected
+    finally:
+        LATEST[0] = "1"
 
 
 def test_announcing_without_a_broker_skips(settings, caplog):

@@ -54,6 +54,10 @@ class CharRNNModel:
         """A fresh, unloaded copy serving ``version`` of the same stored model (a rollout)."""
         return CharRNNModel(self.settings, self.name, f"{parse_spec(self.spec)[0]}@{version}")
 
+    def latest(self) -> str:
+        """The version "latest" of the followed name means now (a rollout's catch-up)."""
+        return ModelStore.from_settings(self.settings).latest(parse_spec(self.spec)[0]).version
+
     def load(self) -> None:
         stored = ModelStore.from_settings(self.settings).open(self.spec, kind=KIND)
         self._generator = Generator.from_folder(stored.path, self.settings.device)

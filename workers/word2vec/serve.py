@@ -56,6 +56,10 @@ class Word2VecModel:
         """A fresh, unloaded copy serving ``version`` of the same stored model (a rollout)."""
         return Word2VecModel(self.settings, self.name, f"{parse_spec(self.spec)[0]}@{version}")
 
+    def latest(self) -> str:
+        """The version "latest" of the followed name means now (a rollout's catch-up)."""
+        return ModelStore.from_settings(self.settings).latest(parse_spec(self.spec)[0]).version
+
     def load(self) -> None:
         stored = self.store.open(self.spec, kind=KIND)
         self._vectors = Vectors.open(stored.path)
