@@ -43,6 +43,7 @@ bench: $(VENV)/.installed        ## every benchmark, each against its baseline i
 	$(BIN)/python bench/word2vec_queries.py
 	$(BIN)/python bench/chat_decoding.py
 	$(BIN)/python bench/chat_rl.py
+	$(BIN)/python bench/rollout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
