@@ -167,6 +167,7 @@ class Follower:
         self._subscription: Subscription | None = None
         self._catching_up: asyncio.Task[None] | None = None
         self._switching = asyncio.Lock()  # events and the catch-up switch one at a time
+        self._events = 0  # events handled so far: newer news than a catch-up read before them
 
     @property
     def queue(self) -> str:
@@ -196,15 +197,19 @@ class Follower:
     async def _on_event(self, event: Envelope, delivery: Delivery) -> None:
         if not isinstance(event, ModelPublished | ModelPromoted) or event.name != self.follows:
             return
+        self._events += 1
         await self._follow(event.version)
 
     async def _catch_up(self) -> None:
         """A version published after this worker loaded and before it subscribed has no event
         left to hear: once subscribed, ask the store what "latest" means now, and follow it."""
+        seen = self._events
         try:
             latest = await asyncio.to_thread(self.model.latest)
         except Exception as exc:  # the store is unreachable: events still move the worker
             log.warning("could not read the latest version of %s: %s", self.follows, exc)
+            return
+        if self._events != seen:  # an event came while we read: it is at least as new
             return
         await self._follow(latest)
 

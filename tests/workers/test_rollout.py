@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 import weakref
 from typing import Any
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.broker
 LIVE: weakref.WeakSet[Versioned] = weakref.WeakSet()  # every loaded version still in memory
 PEAK = [0]
 LATEST = ["1"]  # what the store says "latest" is, for the catch-up after subscribing
+SLOW_STORE: list[threading.Event | None] = [None]  # when set, reading latest waits for it
 
 
 class Versioned(EchoModel):
@@ -52,7 +54,10 @@ class Versioned(EchoModel):
         return Versioned(self.settings, self.name, f"echo@{version}")
 
     def latest(self) -> str:
-        return LATEST[0]
+        read = LATEST[0]
+        if (gate := SLOW_STORE[0]) is not None:  # the answer is on its way back, slowly
+            gate.wait(10)
+        return read
 
     def load(self) -> None:
         version = parse_spec(self.spec)[1] or "1"
@@ -194,6 +199,24 @@ async def test_a_version_published_while_the_worker_started_is_caught_up(rollout
         assert not rejected
     finally:
         LATEST[0] = "1"
+
+
+async def test_a_catch_up_read_older_than_an_event_does_not_undo_it(rollout, bus):
+    # The store said echo@1 just before echo@2 was published and announced: the event is newer
+    # news than that read, and the worker must stay on echo@2.
+    gate = threading.Event()
+    SLOW_STORE[0] = gate
+    try:
+        start, rpc, names, _ = rollout
+        await start()
+        await announce_published(bus, names, manifest("2"))
+        await answered_by(rpc, "echo@2")
+        gate.set()
+        await asyncio.sleep(0.3)
+        assert {(await call(rpc, f"after {i}")).version for i in range(20)} == {"echo@2"}
+    finally:
+        SLOW_STORE[0] = None
+        gate.set()
 
 
 def test_announcing_without_a_broker_skips(settings, caplog):
