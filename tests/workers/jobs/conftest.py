@@ -28,7 +28,9 @@ TINY = ("--epochs", "1", "--hidden", "8", "--embed", "4", "--seq-len", "16",
 
 @pytest.fixture
 def jobs_settings(settings: Settings, amqp_url: str, tmp_path) -> Iterator[Settings]:
-    """The test's settings, with Redis (skipped without it) and a model store of its own.
+    """The test's settings, with Redis and a model store of its own.
+
+    Without Redis the test is skipped, or fails under ``BOTWERK_REQUIRE_BROKER=1`` (CI).
 
     Afterwards the namespace's keys are deleted from Redis."""
     found = Settings.load(
@@ -39,6 +41,8 @@ def jobs_settings(settings: Settings, amqp_url: str, tmp_path) -> Iterator[Setti
     try:
         records.check()
     except ResultsUnreachable as exc:
+        if os.environ.get("BOTWERK_REQUIRE_BROKER") == "1":
+            pytest.fail(f"{exc} (BOTWERK_REQUIRE_BROKER=1: job tests may not skip)")
         pytest.skip(str(exc))
     yield found
     for key in records.redis.scan_iter(match=records.prefix + "*"):
