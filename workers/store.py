@@ -403,9 +403,20 @@ class ModelStore:
         else:
             body = self._fs.cat_file(self._path(name, version, MANIFEST))
         try:
-            return msgspec.json.decode(body, type=Manifest)
+            manifest = msgspec.json.decode(body, type=Manifest)
         except msgspec.ValidationError as exc:
             raise CorruptModel(f"{name}@{version}: bad {MANIFEST}: {exc}") from None
+        if (manifest.name, manifest.version) != (name, version):
+            raise CorruptModel(
+                f"{name}@{version}: its {MANIFEST} says {manifest.spec}: publish the model again"
+            )
+        for file in manifest.files:
+            if not _plain(file):  # "../../x": a manifest must not write or read outside
+                raise CorruptModel(
+                    f"{name}@{version}: {MANIFEST} names {file!r}, not a plain file name inside "
+                    "the version's folder: refused; publish the model again"
+                )
+        return manifest
 
     def _path(self, *parts: str) -> str:
         return "/".join([self._root, *parts])
@@ -475,6 +486,20 @@ def _local_root(url: str) -> Path | None:
 
 def _visible(name: str) -> bool:
     return not name.startswith(".")
+
+
+def _plain(file: str) -> bool:
+    r"""A relative path of visible names, no ``..``, no root, no backslash: stays in its folder.
+
+    >>> [_plain(f) for f in ("model.json", "vectors/v.npy", "../x", "/etc/passwd", "a\\b", "")]
+    [True, True, False, False, False, False]
+    """
+    parts = file.split("/")
+    return (
+        "\\" not in file
+        and "\0" not in file
+        and all(part and part not in (".", "..") and _visible(part) for part in parts)
+    )
 
 
 def _visible_under(path: Path, root: Path) -> bool:

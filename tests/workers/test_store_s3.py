@@ -259,3 +259,34 @@ def test_checkpoints_live_in_a_folder_fsspec_reaches(store: ModelStore, built: P
     assert [m.spec for m in store.manifests()] == ["bard@1"]  # checkpoints are not models
     with pytest.raises(Exception, match=r"'checkpoints' names the store's own folder"):
         store.publish("checkpoints", "charrnn", built)
+
+
+@pytest.mark.parametrize("evil", ["../../../../../x/PWNED.txt", "/tmp/PWNED.txt", "a/../../b"])
+def test_a_manifest_naming_a_file_outside_its_version_is_refused(
+    store: ModelStore, built: Path, tmp_path: Path, evil: str
+) -> None:
+    """A store anyone can write to must not make a worker write (or read) outside its folder."""
+    import hashlib
+    import json
+
+    store.publish("bard", "charrnn", built)
+    payload = b"owned"
+    forged = {"name": "bard", "kind": "charrnn", "version": "1",
+              "files": {evil: hashlib.sha256(payload).hexdigest()}}  # fmt: skip
+    fs, root = fsspec.core.url_to_fs(store.url)
+    fs.pipe_file(f"{root}/bard/1/manifest.json", json.dumps(forged).encode())
+    if store.local is None:  # the object a download would fetch, and write where it says
+        fs.pipe_file(f"{root}/bard/1/{evil.lstrip('/')}", payload)
+    with pytest.raises(CorruptModel, match="not a plain file name"):
+        store.open("bard@1")
+    written = [p for p in tmp_path.rglob("PWNED.txt") if "models" not in p.parts]
+    assert not written and not Path("/tmp/PWNED.txt").exists()
+
+
+def test_a_manifest_of_another_version_is_refused(store: ModelStore, built: Path) -> None:
+    store.publish("bard", "charrnn", built)
+    store.publish("bard", "charrnn", built)
+    fs, root = fsspec.core.url_to_fs(store.url)
+    fs.pipe_file(f"{root}/bard/2/manifest.json", fs.cat_file(f"{root}/bard/1/manifest.json"))
+    with pytest.raises(CorruptModel, match="says bard@1"):
+        store.open("bard@2")
