@@ -19,32 +19,16 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from msgspec.structs import replace
-from safetensors.torch import load_file
 
 from botwerk.workers.charrnn.train import train
 from botwerk.workers.checkpoints import MARKER, Checkpoints
-from botwerk.workers.epochs import Cancelled, Step
+from botwerk.workers.epochs import Cancelled
+from tests.support.preemption import assert_same_weights, stop_at
 
 from .conftest import CORPUS, TINY
 
 EVERY_STEP = replace(TINY, checkpoint_minutes=0)  # checkpoints after every step
-
-
-def _assert_same_weights(one: Path, other: Path) -> None:
-    a, b = load_file(one / "model.safetensors"), load_file(other / "model.safetensors")
-    assert sorted(a) == sorted(b)
-    for name in a:
-        assert torch.equal(a[name], b[name]), name
-
-
-def _stop_at(epoch: int, position: int):
-    def on_step(step: Step) -> None:
-        if (step.epoch, step.position) == (epoch, position) and not step.figures:
-            raise Cancelled("a preemption, in process")
-
-    return on_step
 
 
 def test_a_run_stopped_mid_epoch_resumes_to_the_same_weights(trained, tmp_path):
@@ -52,14 +36,14 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_same_weights(trained, tmp_path):
     cut = tmp_path / "cut"
     with pytest.raises(Cancelled):
         train(CORPUS, cut, EVERY_STEP, device="cpu", progress=False, log=lambda _: None,
-              on_step=_stop_at(2, 10))  # fmt: skip
+              on_step=stop_at(2, 10))  # fmt: skip
     store = Checkpoints(cut / "checkpoints")
     assert store.latest() == "epoch-0002-step-00000010"
     store.remove("epoch-0002-step-00000010")  # as if killed while writing it: step 10 is redone
     lines: list[str] = []
     again = train(CORPUS, cut, EVERY_STEP, device="cpu", progress=False, log=lines.append)
     assert lines[0].startswith("charrnn: resuming from epoch-0002-step-00000009")
-    _assert_same_weights(whole.folder, again.folder)
+    assert_same_weights(whole.folder, again.folder)
     for figure in ("train_loss", "val_loss", "best_epoch", "steps", "tokens"):
         assert again.metrics[figure] == whole.metrics[figure], figure
 
@@ -106,4 +90,4 @@ def test_a_training_process_killed_mid_epoch_resumes_to_the_same_weights(tmp_pat
                            capture_output=True, text=True, timeout=200, check=False)  # fmt: skip
     assert whole.returncode == 0, whole.stderr
     models = tmp_path / "models"
-    _assert_same_weights(models / "whole" / "1", models / "cut" / "1")
+    assert_same_weights(models / "whole" / "1", models / "cut" / "1")

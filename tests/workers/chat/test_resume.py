@@ -9,34 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from msgspec.structs import replace
-from safetensors.torch import load_file
 
 from botwerk.workers.chat.config import SCSTConfig
 from botwerk.workers.chat.rl import finetune
 from botwerk.workers.chat.train import train
 from botwerk.workers.checkpoints import Checkpoints
-from botwerk.workers.epochs import Cancelled, Step
+from botwerk.workers.epochs import Cancelled
+from tests.support.preemption import assert_same_weights, stop_at
 
 from .conftest import TINY
 
 QUIET = {"device": "cpu", "progress": False, "log": lambda _: None}
-
-
-def _assert_same_weights(one: Path, other: Path) -> None:
-    a, b = load_file(one / "model.safetensors"), load_file(other / "model.safetensors")
-    assert sorted(a) == sorted(b)
-    for name in a:
-        assert torch.equal(a[name], b[name]), name
-
-
-def _stop_at(epoch: int, position: int):
-    def on_step(step: Step) -> None:
-        if (step.epoch, step.position) == (epoch, position) and not step.figures:
-            raise Cancelled("a preemption, in process")
-
-    return on_step
 
 
 def _cut_back(checkpoints: Path, name: str) -> None:
@@ -51,12 +35,12 @@ def test_cross_entropy_stopped_mid_epoch_resumes_to_the_same_weights(tiny_pairs,
     whole = train(tiny_pairs, tmp_path / "whole", two, **QUIET)
     cut = tmp_path / "cut"
     with pytest.raises(Cancelled):
-        train(tiny_pairs, cut, every_step, **QUIET, on_step=_stop_at(2, 3))
+        train(tiny_pairs, cut, every_step, **QUIET, on_step=stop_at(2, 3))
     _cut_back(cut / "checkpoints", "epoch-0002-step-00000003")
     lines: list[str] = []
     again = train(tiny_pairs, cut, every_step, device="cpu", progress=False, log=lines.append)
     assert any("resuming from epoch-0002-step-00000002" in line for line in lines)
-    _assert_same_weights(whole.folder, again.folder)
+    assert_same_weights(whole.folder, again.folder)
     for figure in ("loss", "valid_loss", "valid_bleu", "best_epoch", "steps"):
         assert again.metrics[figure] == whole.metrics[figure], figure
 
@@ -66,10 +50,10 @@ def test_scst_stopped_mid_epoch_resumes_to_the_same_weights(trained, tiny_pairs,
     whole = finetune(tiny_pairs, trained.folder, tmp_path / "whole", config, **QUIET)
     cut, every_step = tmp_path / "cut", replace(config, checkpoint_minutes=0)
     with pytest.raises(Cancelled):
-        finetune(tiny_pairs, trained.folder, cut, every_step, **QUIET, on_step=_stop_at(1, 2))
+        finetune(tiny_pairs, trained.folder, cut, every_step, **QUIET, on_step=stop_at(1, 2))
     _cut_back(cut / "checkpoints", "epoch-0001-step-00000002")
     again = finetune(tiny_pairs, trained.folder, cut, every_step, **QUIET)
     assert again.metrics["steps"] == whole.metrics["steps"] > 0
     # The last epoch's weights, whichever epoch was kept as the best:
-    _assert_same_weights(tmp_path / "whole" / "checkpoints" / "epoch-0001",
+    assert_same_weights(tmp_path / "whole" / "checkpoints" / "epoch-0001",
                          cut / "checkpoints" / "epoch-0001")  # fmt: skip
