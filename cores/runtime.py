@@ -23,7 +23,7 @@ from msgspec.structs import replace
 from botwerk.cores.bot import Bot, Context
 from botwerk.infra import messages, topology
 from botwerk.infra.bus import Bus, Delivery, Subscription
-from botwerk.infra.errors import RemoteError, TooLarge
+from botwerk.infra.errors import DeadLetter, PublishRefused, RemoteError, TooLarge
 from botwerk.infra.events import announce
 from botwerk.infra.responder import Asked, Responder
 from botwerk.infra.rpc import Replies, Rpc
@@ -88,6 +88,8 @@ class Core:
         error: str | None = None
         try:
             text = await self.bot.dispatch(ctx)
+        except PublishRefused as exc:  # costs this message only: its dead letter says why
+            raise DeadLetter(f"the broker refused a request it caused: {exc}") from None
         except RemoteError as exc:
             log.warning("%s: %s", exc.code, exc.message)
             error = exc.code

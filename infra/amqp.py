@@ -15,14 +15,20 @@ from typing import Any
 import pika
 from pika import spec
 from pika.channel import Channel
+from pika.exceptions import ChannelClosedByBroker
 
 from botwerk.infra.bus import Delivery, Handler, Outgoing, Settlement
-from botwerk.infra.errors import BusError
+from botwerk.infra.errors import BusError, PublishRefused
 from botwerk.infra.topology import Binding, Declarable, Exchange, Queue
 
 log = logging.getLogger("botwerk.rabbit")
 
 LOST = "lost"  # outcome of a publish whose channel closed before the broker confirmed it
+CLOSED = "closed by the broker"  # ... when the broker closed it, maybe because of this one
+
+MAX_EXPIRATION_MS = 315_360_000_000
+"""The largest ``expiration`` RabbitMQ takes: ten years (measured on 3.10.8: one more, or a
+negative one, and it closes the channel with PRECONDITION_FAILED - invalid expiration)."""
 
 
 class ChannelClosed(BusError):
@@ -87,7 +93,7 @@ class Publisher:
         self._seq = 0
         self._pending: dict[int, tuple[asyncio.Future[str], str | None]] = {}
         self._returned: dict[str, str] = {}
-        channel.closed.add_done_callback(lambda _: self._fail_all())
+        channel.closed.add_done_callback(self._fail_all)
 
     async def setup(self) -> Publisher:
         await self.channel.call("confirm_delivery", ack_nack_callback=self._on_confirm)
@@ -97,12 +103,17 @@ class Publisher:
     def publish(
         self, exchange: str, key: str, msg: Outgoing, mandatory: bool
     ) -> asyncio.Future[str]:
-        """Send now; the future resolves to ``ack``, ``nack``, ``returned: ...`` or ``lost``."""
+        """Send now; the future resolves to ``ack``, ``nack``, ``returned: ...``, ``lost`` or
+        ``closed by the broker: ...`` (the channel died; this message may be the cause).
+
+        Raises :class:`PublishRefused`, sending nothing, for a property the broker refuses.
+        """
+        properties = _properties(msg)
         done: asyncio.Future[str] = self._loop.create_future()
         if self.channel.closed.done():
             done.set_result(LOST)
             return done
-        self.channel.pika.basic_publish(exchange, key, msg.body, _properties(msg), mandatory)
+        self.channel.pika.basic_publish(exchange, key, msg.body, properties, mandatory)
         self._seq += 1
         self._pending[self._seq] = (done, msg.message_id if mandatory else None)
         return done
@@ -131,14 +142,40 @@ class Publisher:
         # The broker sends basic.return before the basic.ack of the same message.
         self._returned[props.message_id] = f"{method.reply_code} {method.reply_text}"
 
-    def _fail_all(self) -> None:
+    def _fail_all(self, closed: asyncio.Future[BaseException]) -> None:
+        reason = closed.result()
+        outcome = f"{CLOSED}: {reason}" if isinstance(reason, ChannelClosedByBroker) else LOST
         for done, _ in self._pending.values():
             if not done.done():
-                done.set_result(LOST)
+                done.set_result(outcome)
         self._pending.clear()
 
 
+async def open_publisher(connection: Any) -> Publisher:
+    """A fresh confirm-mode channel on ``connection``."""
+    return await Publisher(await AmqpChannel(connection).open()).setup()
+
+
+async def publish_alone(
+    connection: Any, exchange: str, key: str, msg: Outgoing, mandatory: bool
+) -> str:
+    """Publish ``msg`` on a channel of its own, closed after: if the broker closes that
+    channel, ``msg`` is to blame. The outcome, as :meth:`Publisher.publish` resolves it."""
+    publisher = await open_publisher(connection)
+    try:
+        return await publisher.publish(exchange, key, msg, mandatory)
+    finally:
+        publisher.channel.close()
+
+
 def _properties(msg: Outgoing) -> pika.BasicProperties:
+    """The AMQP properties of ``msg``; :class:`PublishRefused` for one the broker would refuse
+    (it would close the channel, and every publish in flight on it would go with it)."""
+    if msg.expiration_ms is not None and not 0 <= msg.expiration_ms <= MAX_EXPIRATION_MS:
+        raise PublishRefused(
+            f"{msg.type} {msg.message_id}: a time to live of {msg.expiration_ms} ms is outside "
+            f"the 0 to {MAX_EXPIRATION_MS} ms RabbitMQ accepts; bound its deadline"
+        )
     return pika.BasicProperties(
         content_type=msg.content_type,
         type=msg.type,
@@ -188,7 +225,13 @@ class Consumer:
 
     def _lost(self, why: str) -> None:
         # Deliveries of a dead channel can never be acked and come back to some consumer:
-        # finishing their handlers would only do the work twice and send stray replies.
+        # finishing their handlers would only do the work twice, send stray replies, or
+        # dead-letter what another consumer answers meanwhile.
+        if self.tasks:
+            log.info(
+                "%d deliveries of %s dropped unfinished (%s): the broker delivers them again",
+                len(self.tasks), self.queue, why,
+            )  # fmt: skip
         for task in list(self.tasks):
             task.cancel()
         if self.active:
@@ -211,7 +254,7 @@ class Consumer:
 
         delivery = Delivery(
             self.queue, method.exchange, method.routing_key, _incoming(props, body),
-            method.redelivered, settle,
+            method.redelivered, settle, _alive=lambda: channel.is_open,
         )  # fmt: skip
         task = asyncio.get_running_loop().create_task(self.handler(delivery))
         self.tasks.add(task)

@@ -13,7 +13,8 @@ Used like this::
 Semantics both keep:
 - ``publish`` returns once the broker has confirmed the message. It raises ``Unroutable``
   (mandatory and no queue matched), ``Rejected`` (nack: queue full), ``TooLarge`` (over the
-  body cap, refused before sending) or ``PublishFailed`` (no confirm in time). If the
+  body cap, refused before sending), ``PublishRefused`` (the broker refused that one message:
+  only it fails) or ``PublishFailed`` (no confirm in time). If the
   connection drops first, it publishes again once reconnected, so a message may arrive twice
   (consumers deduplicate by ``message_id``), never zero times.
 - ``consume`` hands each delivery to ``handler`` in its own task, at most ``prefetch``
@@ -100,6 +101,13 @@ class Delivery:
     redelivered: bool
     _settle: Callable[[Settlement], None] = field(repr=False)
     settled: Settlement | None = None
+    _alive: Callable[[], bool] = field(default=lambda: True, repr=False)
+
+    @property
+    def live(self) -> bool:
+        """False once the channel it came on has closed: it can no longer be settled, and the
+        broker has given it (or will give it) to a consumer again."""
+        return self._alive()
 
     @property
     def headers(self) -> dict[str, Any]:
@@ -184,6 +192,13 @@ class Bus(Protocol):
 
     async def delete_exchange(self, name: str) -> None: ...
 
+    async def consumers(self, queue: str) -> int | None:
+        """How many consumers ``queue`` has now; None when there is no such queue.
+
+        Asked passively (RabbitMQ: a passive declare), which needs no permission on the queue,
+        so a least-privilege role can see whether anyone serves a queue it may not read.
+        """
+
 
 async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -> None:
     """Move ``delivery`` to ``{ns}.dead`` with ``reason`` in a header, then ack it.
@@ -194,10 +209,16 @@ async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -
 
     If the dead letter cannot be published, the original is requeued instead: it comes back,
     counts toward the delivery limit, and the broker dead-letters it at the limit. Never lost.
+    A delivery whose channel has closed is not dead-lettered at all: the broker redelivers it,
+    and another consumer may well have answered it meanwhile (a worker frozen past its
+    heartbeat, then resumed, still holds deliveries of its dead connection).
     """
-    log.warning(
-        "dead-lettering %s from %s: %s", delivery.message.message_id, delivery.queue, reason
-    )
+    if not delivery.live:
+        log.info(
+            "%s not dead-lettered (%s): its channel closed, so the broker delivers it again",
+            delivery.message.message_id, reason,
+        )  # fmt: skip
+        return
     headers = {
         **delivery.headers,
         REASON_HEADER: reason[:1000],
@@ -212,6 +233,7 @@ async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -
         log.error("could not dead-letter %s (%s); requeued", delivery.message.message_id, exc)
         delivery.requeue()
         return
+    log.warning("dead-lettered %s from %s: %s", delivery.message.message_id, delivery.queue, reason)
     delivery.ack()
 
 

@@ -44,6 +44,14 @@ class PublishFailed(BusError):
     """The broker did not confirm a publish: nacked, unroutable, or not in time."""
 
 
+class PublishRefused(PublishFailed):
+    """The broker refused this one message (a property or an exchange it will not take).
+
+    Raised by ``publish`` for that message alone; the other messages in flight are published
+    again and confirmed as usual. Retrying it would only be refused again.
+    """
+
+
 class Unroutable(PublishFailed):
     """A mandatory publish matched no queue (for a model: no worker has ever served it)."""
 

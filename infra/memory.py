@@ -281,6 +281,11 @@ class MemoryBus:
         if not self._started:
             raise NotConnected("the bus is not started: call `await bus.start()` first")
 
+    async def consumers(self, queue: str) -> int | None:
+        self._check_started()
+        target = self._queues.get(queue)
+        return None if target is None else sum(c.active for c in target.consumers)
+
 
 @lru_cache(maxsize=4096)
 def topic_matches(pattern: str, key: str) -> bool:

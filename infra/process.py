@@ -8,7 +8,9 @@ A role is anything with ``async start()`` and ``async stop()``: a worker, a core
 
 SIGINT and SIGTERM stop the roles gracefully, in reverse order: consumers stop taking
 messages, handlers in flight finish and ack, the connection closes. Unfinished messages go
-back to their queues for another process. A role with a ``finished`` task (the console
+back to their queues for another process. A signal that comes before the roles serve (the
+broker down, a password refused, a model still loading) ends the process at once: nothing has
+been taken from a queue yet. A role with a ``finished`` task (the console
 transport at end of input) ends the process when that task completes.
 """
 
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from .bus import Bus
@@ -25,6 +28,7 @@ from .bus import Bus
 log = logging.getLogger("botwerk.process")
 
 STOP_GRACE_S = 15.0
+OFFLINE_GRACE_S = 0.5  # stopping a role while the broker is away
 
 
 class Role(Protocol):
@@ -36,29 +40,68 @@ class Role(Protocol):
 
 
 async def run_roles(bus: Bus, roles: list[Any]) -> None:
-    """Start the bus and ``roles`` in order; serve; stop them in reverse order."""
+    """Start the bus and ``roles`` in order; serve; stop them in reverse order.
+
+    A signal is heeded in every state: while the bus still connects (broker down, password
+    wrong), while a role starts (a model loading), and while serving.
+    """
+    stopping = _stop_on_signals()
+    stop = asyncio.ensure_future(stopping.wait())
+    started: list[Role] = []
+    try:
+        if not await _unless_stopped(_start(bus, roles, started), stop):
+            log.info("stopped before serving")
+            return
+        waits: list[asyncio.Future[Any]] = [stop]
+        waits += [role.finished for role in roles if getattr(role, "finished", None)]
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for finished in done:
+            if finished is not stop and not finished.cancelled() and finished.exception():
+                log.error("role failed", exc_info=finished.exception())
+    finally:
+        stop.cancel()
+        await _stop(bus, started)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT and SIGTERM set (where the loop can take signal handlers)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
+    return stopping
+
+
+async def _start(bus: Bus, roles: list[Any], started: list[Role]) -> None:
     await bus.start()
-    started: list[Role] = []
-    try:
-        for role in roles:
-            await role.start()
-            started.append(role)
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stopping.wait())]
-        waits += [role.finished for role in roles if getattr(role, "finished", None)]
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for finished in done:
-            if not finished.cancelled() and finished.exception():
-                log.error("role failed", exc_info=finished.exception())
-        waits[0].cancel()
-    finally:
-        for role in reversed(started):
-            try:
-                await asyncio.wait_for(role.stop(), STOP_GRACE_S)
-            except Exception:
-                log.exception("stopping %s", role.role)
-        await bus.close()
+    for role in roles:
+        await role.start()
+        started.append(role)
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Future[Any]) -> bool:
+    """Run ``work`` to its end (True), or cancel it when ``stop`` comes first (False)."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()  # a failure to start is raised, not hidden
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return False
+
+
+async def _stop(bus: Bus, started: list[Role]) -> None:
+    # Connected, handlers in flight may finish and ack. Not connected, nothing can be acked
+    # (the broker has requeued it all already), so a role waiting on the broker is not awaited.
+    grace = STOP_GRACE_S if getattr(bus, "connected", True) else OFFLINE_GRACE_S
+    for role in reversed(started):
+        try:
+            await asyncio.wait_for(role.stop(), grace)
+        except TimeoutError:
+            log.warning("%s did not stop within %gs; leaving it", role.role, grace)
+        except Exception:
+            log.exception("stopping %s", role.role)
+    await bus.close()

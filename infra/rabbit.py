@@ -8,8 +8,11 @@ Used like this::
 A supervisor task owns the connection: it connects with backoff and jitter, redeclares the
 topology, restarts every consumer, and does it all again whenever the connection drops. A
 consumer whose channel alone is closed by the broker (``consumer_timeout``, queue deleted) is
-restarted on its own, its queue redeclared first. Handlers never run on pika's behalf in a
-thread: compute belongs in an executor, so the loop keeps heartbeats going.
+restarted on its own, its queue redeclared first. When the broker closes the publish channel
+over one message (a property or an exchange it refuses), the connection and the consumers stay:
+the publishes in flight go again, each on a channel of its own, and only the one refused again
+fails (``PublishRefused``). Handlers never run on pika's behalf in a thread: compute belongs in
+an executor, so the loop keeps heartbeats going.
 """
 
 from __future__ import annotations
@@ -23,8 +26,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
+from pika.exceptions import ChannelClosedByBroker
 
-from botwerk.infra.amqp import AmqpChannel, Consumer, Publisher, declare_one
+from botwerk.infra.amqp import (
+    CLOSED,
+    LOST,
+    AmqpChannel,
+    ChannelClosed,
+    Consumer,
+    Publisher,
+    declare_one,
+    open_publisher,
+    publish_alone,
+)
 from botwerk.infra.backoff import Backoff
 from botwerk.infra.bus import Handler, Outgoing, check_size
 from botwerk.infra.errors import (
@@ -32,14 +46,21 @@ from botwerk.infra.errors import (
     BusError,
     NotConnected,
     PublishFailed,
+    PublishRefused,
     Rejected,
     Unroutable,
 )
 from botwerk.infra.settings import Settings
-from botwerk.infra.topology import Declarable, Exchange, Queue
+from botwerk.infra.tls import client_context
+from botwerk.infra.tls import explain as explain_tls
+from botwerk.infra.topology import Binding, Declarable, Exchange, Queue, is_shared
 
 log = logging.getLogger("botwerk.rabbit")
 
+SETUP_HINT = (
+    ": the namespace's exchanges and dead-letter queue are missing; create them once with "
+    "`botwerk broker setup` (an administrator's credentials)"
+)
 FIX = "start RabbitMQ with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`)"
 
 
@@ -54,15 +75,18 @@ class RabbitBus:
                 "BOTWERK_AMQP_URL is not set: point it at RabbitMQ, amqp://user:pw@host:5672/"
             )
         self._settings = settings
-        self._params = _parameters(settings, name)
+        self._name = name
+        self._params: pika.URLParameters | None = None  # made by start(): TLS files read there
         self._topology: dict[Declarable, None] = {}  # an ordered set: declared in this order
         self._consumers: set[Consumer] = set()
         self._connection: Any = None
         self._publisher: Publisher | None = None
+        self._publisher_lock = asyncio.Lock()  # one publish reopens a closed publish channel
         self._ready = asyncio.Event()
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self._lost: asyncio.Future[BaseException] | None = None
+        self._last_error: BaseException | None = None  # why the last connect failed
         self._backoff = Backoff.reconnecting(settings)
 
     @property
@@ -73,13 +97,19 @@ class RabbitBus:
         return self._closing
 
     async def start(self, timeout: float | None = None) -> None:
-        """Connect, retrying with backoff; return once connected (or raise after ``timeout``)."""
+        """Connect, retrying with backoff; return once connected (or raise after ``timeout``).
+
+        TLS settings that cannot be used (a missing CA file, a key without its certificate)
+        raise :class:`ConfigError` at once: no retry mends them.
+        """
         if self._supervisor is None:
+            self._params = _parameters(self._settings, self._name)
             self._supervisor = asyncio.create_task(self._supervise(), name="rabbit-supervisor")
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
-            raise BrokerUnreachable(self._unreachable("no connection in time")) from None
+            why = self._last_error or "no connection in time"
+            raise BrokerUnreachable(self._unreachable(why)) from None
 
     async def close(self) -> None:
         """Stop consumers (handlers in flight finish), close the connection. Never raises."""
@@ -119,21 +149,47 @@ class RabbitBus:
         loop = asyncio.get_running_loop()
         limit = timeout if timeout is not None else self._settings.publish_timeout_s
         give_up = loop.time() + limit
+        where = f"{exchange or 'default exchange'}/{routing_key}"
+        alone = False  # once the broker closed the channel under it: it may be the cause
         while True:
             await self._wait_ready(give_up - loop.time())
-            assert self._publisher is not None
-            confirm = self._publisher.publish(exchange, routing_key, message, mandatory)
-            try:
-                outcome = await asyncio.wait_for(asyncio.shield(confirm), give_up - loop.time())
+            try:  # not wait_for: on 3.11 it can swallow a cancel that comes with the outcome
+                async with asyncio.timeout(give_up - loop.time()):
+                    outcome = await self._send(exchange, routing_key, message, mandatory, alone)
             except TimeoutError:
                 raise PublishFailed(f"no confirm for {message.message_id} in {limit:g}s") from None
             if outcome == "ack":
                 return
             if outcome == "nack":
-                raise Rejected(f"{exchange or 'default exchange'}/{routing_key}: broker nacked it")
+                raise Rejected(f"{where}: broker nacked it")
             if outcome.startswith("returned"):
-                raise Unroutable(f"{exchange or 'default exchange'}/{routing_key}: {outcome}")
-            log.info("connection lost before confirm of %s; publishing again", message.message_id)
+                raise Unroutable(f"{where}: {outcome}")
+            if outcome.startswith(CLOSED) and alone:
+                raise PublishRefused(f"{where}: {message.type} {message.message_id} {outcome}")
+            alone = alone or outcome.startswith(CLOSED)
+            log.info("%s before confirm of %s; publishing again", outcome, message.message_id)
+
+    async def _send(
+        self, exchange: str, key: str, message: Outgoing, mandatory: bool, alone: bool
+    ) -> str:
+        """One try: on the shared publish channel, or ``alone`` on one of its own."""
+        try:
+            if alone:
+                return await publish_alone(self._connection, exchange, key, message, mandatory)
+            publisher = await self._live_publisher()
+            return await asyncio.shield(publisher.publish(exchange, key, message, mandatory))
+        except (ChannelClosed, pika.exceptions.AMQPError) as exc:
+            log.debug("no channel to publish %s on: %r", message.message_id, exc)
+            await asyncio.sleep(0.05)  # the connection is going: let the supervisor see it
+            return LOST
+
+    async def _live_publisher(self) -> Publisher:
+        """The shared publish channel, reopened if the broker closed it (the connection stays)."""
+        async with self._publisher_lock:
+            if self._publisher is None or self._publisher.channel.closed.done():
+                self._publisher = await open_publisher(self._connection)
+                self._publisher.channel.closed.add_done_callback(self._on_publisher_lost)
+            return self._publisher
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> RabbitSubscription:
         consumer = Consumer(queue, handler, prefetch)
@@ -166,8 +222,10 @@ class RabbitBus:
             try:
                 lost = await self._connect()
             except Exception as exc:
+                self._last_error = exc
                 log.warning("%s", self._unreachable(exc))
             else:
+                self._last_error = None
                 self._backoff.reset()
                 reason = await lost
                 self._ready.clear()
@@ -185,7 +243,9 @@ class RabbitBus:
 
         def on_open_error(conn: Any, exc: BaseException) -> None:
             if not opened.done():
-                opened.set_exception(BrokerUnreachable(str(exc) or type(exc).__name__))
+                error = BrokerUnreachable(str(exc) or type(exc).__name__)
+                error.__cause__ = exc  # kept: a TLS failure is told apart by what pika raised
+                opened.set_exception(error)
 
         def on_close(conn: Any, exc: BaseException) -> None:
             if not lost.done():
@@ -200,9 +260,8 @@ class RabbitBus:
         )
         try:
             await opened
-            publisher = await Publisher(await AmqpChannel(connection).open()).setup()
-            self._connection, self._publisher, self._lost = connection, publisher, lost
-            publisher.channel.closed.add_done_callback(self._on_publisher_lost)
+            self._connection, self._publisher, self._lost = connection, None, lost
+            await self._live_publisher()
             await self._declare(list(self._topology))
             for consumer in list(self._consumers):
                 await consumer.start(connection)
@@ -215,15 +274,48 @@ class RabbitBus:
         return lost
 
     async def _declare(self, items: list[Declarable]) -> None:
+        """Declare what this role owns; create the shared topology only if some of it is missing.
+
+        The shared part (exchanges, the dead-letter queue) is checked passively, which needs no
+        permission, so a least-privilege role never needs the right to create or delete it.
+        """
+        shared = [item for item in items if is_shared(item)]
+        own = [item for item in items if not is_shared(item)]
+        if shared and not await self._exists(shared):
+            await self._declare_each(shared, SETUP_HINT)
+        await self._declare_each(own, "")
+
+    async def _exists(self, items: list[Declarable]) -> bool:
+        channel = await AmqpChannel(self._connection).open()
+        try:
+            for item in items:
+                if isinstance(item, Exchange):
+                    await channel.call("exchange_declare", exchange=item.name, passive=True)
+                elif isinstance(item, Queue):
+                    await channel.call("queue_declare", queue=item.name, passive=True)
+        except ChannelClosed:
+            return False  # NOT_FOUND closed the channel
+        finally:
+            channel.close()
+        return True
+
+    async def _declare_each(self, items: list[Declarable], hint: str) -> None:
         channel = await AmqpChannel(self._connection).open()
         try:
             for item in items:
                 try:
                     await declare_one(channel, item)
                 except BusError as exc:
+                    if "ACCESS_REFUSED" in str(exc):
+                        raise BusError(
+                            f"the broker user of {self._settings.amqp_url_redacted} may not "
+                            f"declare {_describe(item)} ({exc}){hint or ''}; check the "
+                            "role's credentials (BOTWERK_AMQP_URL)"
+                        ) from None
                     raise BusError(
-                        f"cannot declare {item}: {exc}; if it exists with other arguments, "
-                        "delete it (dashboard or rabbitmqctl) or use another BOTWERK_NAMESPACE"
+                        f"cannot declare {_describe(item)}: {exc}; if it exists with other "
+                        "arguments, delete it (dashboard or rabbitmqctl) or use another "
+                        "BOTWERK_NAMESPACE"
                     ) from None
         finally:
             channel.close()
@@ -241,12 +333,11 @@ class RabbitBus:
             del self._topology[item]
 
     def _on_publisher_lost(self, closed: asyncio.Future[BaseException]) -> None:
-        connection = self._connection
-        if self._closing or connection is None or not connection.is_open:
-            return  # the supervisor handles a lost connection
-        log.warning("publish channel closed (%s); reopening", closed.result())
-        self._ready.clear()
-        connection.close()  # reconnect from a clean state: simplest correct recovery
+        # A lost connection is the supervisor's. A channel the broker closed (one message it
+        # refused) costs nothing else: the next publish opens another, the publishes in flight
+        # go again, each alone, and the one refused again fails to its caller.
+        if not self._closing and isinstance(closed.result(), ChannelClosedByBroker):
+            log.warning("the broker closed the publish channel: %s", closed.result())
 
     def _on_consumer_lost(self, consumer: Consumer, why: str) -> None:
         if self._closing or self._connection is None or not self._connection.is_open:
@@ -280,10 +371,38 @@ class RabbitBus:
         try:
             await asyncio.wait_for(self._ready.wait(), max(timeout, 0))
         except TimeoutError:
-            raise PublishFailed(self._unreachable("not connected")) from None
+            raise PublishFailed(self._unreachable(self._last_error or "not connected")) from None
 
     def _unreachable(self, why: object) -> str:
+        """Why there is no connection and the fix: a TLS failure's own, else start RabbitMQ."""
+        if isinstance(why, BaseException) and (tls := explain_tls(why, self._settings)):
+            return tls
+        url = self._settings.amqp_url_redacted
+        if "ACCESS_REFUSED" in str(why):
+            return (
+                f"BOTWERK_AMQP_URL {url}: the broker refused this user name or password; use "
+                "the role's own user and password (`botwerk broker setup` creates them, "
+                "`--rotate ROLE` makes a new password)"
+            )
+        if "NOT_ALLOWED" in str(why):
+            return (
+                f"BOTWERK_AMQP_URL {url}: the broker does not let this user into the virtual "
+                f"host ({why}); check the URL's path and the user's permissions"
+            )
         return f"BOTWERK_AMQP_URL {self._settings.amqp_url_redacted} unreachable ({why}): {FIX}"
+
+    async def consumers(self, queue: str) -> int | None:
+        await self._wait_ready(self._settings.publish_timeout_s)
+        channel = await AmqpChannel(self._connection).open()
+        try:  # passive: needs no permission on the queue, so a least-privilege role may ask
+            ok = await channel.call("queue_declare", queue=queue, passive=True)
+        except ChannelClosed as exc:
+            if "NOT_FOUND" in str(exc):
+                return None
+            raise
+        finally:
+            channel.close()
+        return int(ok.method.consumer_count)
 
 
 class RabbitSubscription:
@@ -298,6 +417,14 @@ class RabbitSubscription:
         await self._bus._unsubscribe(self._consumer)
 
 
+def _describe(item: Declarable) -> str:
+    if isinstance(item, Exchange):
+        return f"the exchange {item.name}"
+    if isinstance(item, Binding):
+        return f"the binding of {item.queue} to {item.exchange} ({item.routing_key!r})"
+    return f"the queue {item.name}"
+
+
 def _named(item: Declarable, kind: type, name: str) -> bool:
     return isinstance(item, kind) and getattr(item, "name", None) == name
 
@@ -309,4 +436,7 @@ def _parameters(settings: Settings, name: str) -> pika.URLParameters:
         params.heartbeat = settings.heartbeat_s
     params.client_properties = {"connection_name": name, "product": "botwerk"}
     params.connection_attempts = 1
+    context = client_context(settings)  # None for amqp://; verifies the broker's name and CA
+    if context is not None:
+        params.ssl_options = pika.SSLOptions(context, server_hostname=params.host)
     return params

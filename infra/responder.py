@@ -10,13 +10,14 @@ Used like this::
 
 For each delivery (decoded and traced by :func:`~botwerk.infra.consumer.typed_handler`), the
 responder dead-letters, unstarted, a request without ``reply_to`` (nowhere to answer), without
-a valid ``x-botwerk-deadline``, or whose deadline has passed. Otherwise it awaits
-``answer(request, delivery)`` and publishes the reply to ``reply_to``, with ``correlation_id``
-= the request's ``message_id`` and the request's trace. ``bus.publish`` returns only once the
-broker has confirmed the reply, and the delivery is acked only after that (by the consumer,
-when the handler returns): a process killed midway leaves the request to another. A reply over
-the size cap is replaced by ``too_large(reply, exc)``, a short reply that says so, so the
-caller still hears back. ``after(delivery)`` then runs, before the ack.
+a valid ``x-botwerk-deadline``, whose deadline lies more than an hour ahead
+(:data:`~botwerk.schemas.messages.MAX_DEADLINE_MS`), or whose deadline has passed. Otherwise it
+awaits ``answer(request, delivery)`` and publishes the reply to ``reply_to``, with
+``correlation_id`` = the request's ``message_id`` and the request's trace. ``bus.publish``
+returns only once the broker has confirmed the reply, and the delivery is acked only after that
+(by the consumer, when the handler returns): a process killed midway leaves the request to
+another. A reply over the size cap is replaced by ``too_large(reply, exc)``, a short reply that
+says so, so the caller still hears back. ``after(delivery)`` then runs, before the ack.
 
 Core (``cores/runtime.py``) and Worker (``workers/runtime.py``) use it; they differ only in the
 words of their dead-letter reasons (:class:`Asked`), the reply's durability, and the fallback.
@@ -28,11 +29,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from botwerk.infra.bus import MISSING_DEADLINE, Bus, Delivery, Handler, Outgoing
+from botwerk.infra.bus import (
+    DEADLINE_HEADER,
+    MISSING_DEADLINE,
+    Bus,
+    Delivery,
+    Handler,
+    Outgoing,
+    now_ms,
+)
 from botwerk.infra.consumer import typed_handler
 from botwerk.infra.errors import DeadLetter, TooLarge
 from botwerk.infra.topology import Names
 from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope
+from botwerk.schemas.messages import MAX_DEADLINE_MS
 
 Req = TypeVar("Req", bound=Envelope)
 Rep = TypeVar("Rep", bound=Envelope)
@@ -103,6 +113,12 @@ class Responder(Generic[Req, Rep]):
             raise DeadLetter(f"{self.asked.what} without reply_to: nowhere to answer")
         if delivery.deadline_ms is None:
             raise DeadLetter(f"{self.asked.what} without {MISSING_DEADLINE}")
+        if (ahead_ms := delivery.deadline_ms - now_ms()) > MAX_DEADLINE_MS:
+            raise DeadLetter(
+                f"{self.asked.what} whose {DEADLINE_HEADER} lies {ahead_ms / 3_600_000:.1f} "
+                f"hours ahead, over the {MAX_DEADLINE_MS // 3_600_000} hour maximum: "
+                "check the sender's clock and that it sends epoch milliseconds"
+            )
         if delivery.expired():
             raise DeadLetter(self.asked.expired)
         return reply_to
@@ -110,10 +126,10 @@ class Responder(Generic[Req, Rep]):
     async def reply(self, delivery: Delivery, reply_to: str, reply: Rep) -> None:
         """Publish ``reply`` to ``reply_to``, or the too-large fallback if it is over the cap."""
         try:
-            await self.bus.publish("", reply_to, self._outgoing(delivery, reply))
+            await self.bus.publish(self.names.replies, reply_to, self._outgoing(delivery, reply))
         except TooLarge as exc:
             fallback = self._too_large(reply, exc)
-            await self.bus.publish("", reply_to, self._outgoing(delivery, fallback))
+            await self.bus.publish(self.names.replies, reply_to, self._outgoing(delivery, fallback))
 
     def _outgoing(self, delivery: Delivery, reply: Envelope) -> Outgoing:
         return Outgoing.of(

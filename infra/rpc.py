@@ -24,9 +24,16 @@ from typing import Any
 
 from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
 from botwerk.infra.consumer import typed_handler
-from botwerk.infra.errors import DeadlineExceeded, PublishFailed, Rejected, RemoteError, Unroutable
+from botwerk.infra.errors import (
+    DeadlineExceeded,
+    PublishFailed,
+    PublishRefused,
+    Rejected,
+    RemoteError,
+    Unroutable,
+)
 from botwerk.infra.logs import TRACE
-from botwerk.infra.topology import Names, reply_queue
+from botwerk.infra.topology import Names, for_replies
 from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, Error, InferReply, InferRequest, Reply
 
 log = logging.getLogger("botwerk.rpc")
@@ -80,7 +87,7 @@ class Inbox:
         self._subscription: Any = None
 
     async def start(self, prefetch: int = 256) -> None:
-        await self.bus.declare([reply_queue(self.queue)])
+        await self.bus.declare(for_replies(self.names, self.queue))
         handler = typed_handler(
             self.bus, self.names, REPLY_TYPES, self._handle, max_bytes=self.max_bytes
         )
@@ -162,6 +169,8 @@ class Rpc:
         except Rejected:
             full = f"the queue for {key!r} is full; try again shortly"
             raise RemoteError("busy", full, target=key) from None
+        except PublishRefused:
+            raise  # the broker refused this one request: its cause is dead-lettered, not retried
         except (TimeoutError, PublishFailed):
             late = f"{key!r} did not answer within {remaining_ms} ms"
             raise DeadlineExceeded(late, key) from None

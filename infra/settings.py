@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from botwerk.schemas import BotwerkError
+from botwerk.schemas.messages import MAX_DEADLINE_MS
 
 S = TypeVar("S", bound=msgspec.Struct)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -50,7 +51,10 @@ class Settings(BaseSettings):
         default_factory=lambda: uuid.uuid4().hex[:8],
         description="this process's id, in its reply queue's name",
     )
-    deadline_ms: int = Field(30_000, gt=0, description="time a user waits before 'took too long'")
+    deadline_ms: int = Field(
+        30_000, gt=0, le=MAX_DEADLINE_MS,
+        description="time a user waits before 'took too long' (at most 3600000: one hour)",
+    )  # fmt: skip
     prefetch: int = Field(32, gt=0, description="unacked messages a core handles at once")
     delivery_limit: int = Field(5, gt=0, description="deliveries before a message is dead-lettered")
     max_queue_length: int = Field(100_000, gt=0, description="work queue bound; beyond it: busy")
@@ -59,6 +63,15 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(30.0, gt=0, description="wait for a broker confirm")
     reconnect_min_s: float = Field(0.5, gt=0, description="first reconnect backoff")
     reconnect_max_s: float = Field(10.0, gt=0, description="reconnect backoff cap")
+    amqp_ca: Path | None = Field(
+        None, description="with amqps://: CA file (PEM) the broker's certificate must chain to"
+    )
+    amqp_cert: Path | None = Field(
+        None, description="with amqps://: client certificate (PEM) for brokers that ask for one"
+    )
+    amqp_key: Path | None = Field(
+        None, description="with amqps://: the client certificate's private key (PEM)"
+    )
     max_batch: int = Field(16, gt=0, description="most requests a worker runs in one batch")
     max_wait_ms: float = Field(
         0.0, ge=0, description="longest a worker waits to fill a batch (0: batch what queued)"
@@ -80,6 +93,10 @@ class Settings(BaseSettings):
     transports: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="per-transport options, from botwerk.toml tables: [transports.irc] port = 6697",
+    )
+    management_url: str = Field(
+        "http://127.0.0.1:15672/",
+        description="RabbitMQ's management HTTP API, for `botwerk broker setup`",
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["text", "json"] = Field("text", description="log line format")

@@ -7,6 +7,16 @@ whose one declarer applies it idempotently and again after every reconnect.
 >>> names.core_queue("demo"), names.infer_queue("echo"), names.reply_queue("core", "a1")
 ('botwerk.core.demo', 'botwerk.infer.echo', 'botwerk.reply.core.a1')
 
+Exchanges, the dead-letter queue and its binding are *shared*: created once for a namespace, by
+``botwerk broker setup`` or by the first role allowed to, and only checked (passively, which needs
+no permission) by every other role. Each role creates only what it owns: its work queue, its
+reply queue, their bindings. So a role's broker user needs no right to create or delete what
+other roles use (docs/security.md).
+
+Replies travel through the topic exchange ``{ns}.replies``, each reply queue bound by its own
+name, never through the default exchange: a broker user's rights on a topic exchange can be
+narrowed by routing key, so a worker can answer cores and no transport can answer anyone.
+
 Work queues are quorum queues with a delivery limit *and* a dead-letter exchange: without the
 exchange, RabbitMQ 3.10 silently drops a message over the limit. They are bounded with
 ``reject-publish``, so a publisher past the bound gets a nack (and its user "busy") instead of
@@ -34,6 +44,7 @@ class Queue:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict, hash=False)
     durable: bool = True
+    shared: bool = False  # part of the namespace's shared topology (see the module's text)
 
     @property
     def delivery_limit(self) -> int | None:
@@ -55,6 +66,15 @@ class Binding:
     queue: str
     exchange: str
     routing_key: str
+    shared: bool = False
+
+
+def is_shared(item: Declarable) -> bool:
+    """Whether ``item`` belongs to the namespace rather than to the role declaring it.
+
+    Every exchange is shared: no role owns one.
+    """
+    return isinstance(item, Exchange) or item.shared
 
 
 Declarable = Exchange | Queue | Binding
@@ -78,6 +98,7 @@ class Names:
         self.events = f"{namespace}.events"
         self.dlx = f"{namespace}.dlx"
         self.dead = f"{namespace}.dead"
+        self.replies = f"{namespace}.replies"
 
     def core_queue(self, bot: str) -> str:
         return f"{self.ns}.core.{bot}"
@@ -109,14 +130,15 @@ def work_queue(name: str, dlx: str, limits: Limits) -> Queue:
 
 
 def base(names: Names) -> list[Declarable]:
-    """What every role needs: the exchanges, and the dead-letter queue bound to catch all."""
+    """The shared topology: the exchanges, and the dead-letter queue bound to catch all."""
     return [
         Exchange(names.inbound, "topic"),
         Exchange(names.infer, "direct"),
         Exchange(names.events, "topic"),
         Exchange(names.dlx, "topic"),
-        Queue(names.dead, {"x-queue-type": "quorum"}),
-        Binding(names.dead, names.dlx, "#"),
+        Exchange(names.replies, "topic"),
+        Queue(names.dead, {"x-queue-type": "quorum"}, shared=True),
+        Binding(names.dead, names.dlx, "#", shared=True),
     ]
 
 
@@ -137,3 +159,9 @@ def for_worker(names: Names, model: str, limits: Limits) -> list[Declarable]:
 def reply_queue(name: str) -> Queue:
     """A process's own reply queue: survives a broker restart, expires once the process is gone."""
     return Queue(name, {"x-expires": REPLY_QUEUE_EXPIRES_MS})
+
+
+def for_replies(names: Names, queue: str) -> list[Declarable]:
+    """A reply queue and its binding: replies to ``queue`` are published to ``{ns}.replies``
+    with ``queue`` as the routing key."""
+    return [*base(names), reply_queue(queue), Binding(queue, names.replies, queue)]

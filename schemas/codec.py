@@ -13,8 +13,8 @@ botwerk.schemas.errors.SchemaError: content_type: expected 'application/msgpack'
 Bodies are MessagePack written by the ``msgpack`` package with the bin type on and read with
 raw off, so ``bytes`` and ``str`` stay apart. Decoding refuses, with one :class:`SchemaError`
 naming the field: a content type other than ``application/msgpack``, an unknown ``type``, a
-body over the size cap, bytes that are not MessagePack, extension types, and any missing or
-mistyped field. Nothing here ever unpickles.
+body over the size cap, bytes that are not MessagePack, extension types (the timestamp, type -1,
+included), and any missing or mistyped field. Nothing here ever unpickles.
 """
 
 from __future__ import annotations
@@ -90,9 +90,28 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise SchemaError("body", f"MessagePack extension type {code} is not allowed")
 
 
+def _refuse_timestamps(value: Any) -> Any:
+    """``value``, unless a MessagePack timestamp (extension type -1) is anywhere in it.
+
+    msgpack-python decodes that one extension itself, without asking ``ext_hook``, so it would
+    slip through inside ``inputs`` or a field the reader does not know.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())  # keys are str: ``strict_map_key`` saw to that
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, msgpack.Timestamp):
+            raise SchemaError("body", "MessagePack extension type -1 (timestamp) is not allowed")
+    return value
+
+
 def _unpack(body: bytes) -> Any:
     try:
-        return msgpack.unpackb(body, raw=False, ext_hook=_refuse_ext, strict_map_key=True)
+        value = msgpack.unpackb(body, raw=False, ext_hook=_refuse_ext, strict_map_key=True)
+        return _refuse_timestamps(value)
     except SchemaError:
         raise
     except msgpack.ExtraData:

@@ -18,6 +18,11 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
+MAX_DEADLINE_MS = 3_600_000
+"""The furthest ahead an ``x-botwerk-deadline`` may lie: one hour. Nobody waits longer for a
+chat answer; a deadline further out is a wrong clock or not epoch milliseconds, and is
+refused (dead-lettered unstarted, ``docs/protocol.md`` section 3), never clamped."""
+
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     """Base of every wire type. ``TYPE`` is the AMQP ``type`` property."""

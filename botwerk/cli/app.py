@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
+import threading
+import time
 from collections.abc import Coroutine
 from functools import partial
 from typing import Any, TypeVar
@@ -234,6 +238,27 @@ def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         sys.exit(130)
+    _leave_busy_threads()
+
+
+def _leave_busy_threads(wait_s: float = 0.5) -> None:
+    """Exit now, without joining threads still busy (a model load cut short by a signal).
+
+    Python joins every worker thread at exit, so a model half loaded when SIGTERM came would
+    keep the process alive until its load ends: minutes for a large model.
+    """
+    give_up = time.monotonic() + wait_s
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    for thread in (t for t in others if not t.daemon):
+        thread.join(max(0.0, give_up - time.monotonic()))
+    busy = [t.name for t in others if t.is_alive() and not t.daemon]
+    if busy:
+        log = logging.getLogger("botwerk.process")
+        log.warning("exiting without waiting for %s (still busy)", ", ".join(busy))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def add_commands(group: click.Group, registry: Registry = COMMANDS) -> None:

@@ -3,10 +3,11 @@
     python docs/examples/raw_client.py --bot demo --text "hello"      # prints: echo: hello
 
 What any client in any language does (protocol.md, section 6a): declare a reply queue of its
-own with the documented arguments; publish one ``botwerk.inbound.v1`` to ``{ns}.inbound`` with
-key ``<bot>.<transport>``, ``mandatory`` and publisher confirms, a ``message_id``, ``reply_to``
-and an ``x-botwerk-deadline``; then wait, until that deadline, for the ``botwerk.reply.v1``
-whose ``correlation_id`` is that ``message_id``. The reply queue is left to expire.
+own with the documented arguments, bound to ``{ns}.replies`` by its own name; publish one
+``botwerk.inbound.v1`` to ``{ns}.inbound`` with key ``<bot>.<transport>``, ``mandatory`` and
+publisher confirms, a ``message_id``, ``reply_to`` and an ``x-botwerk-deadline``; then wait,
+until that deadline, for the ``botwerk.reply.v1`` whose ``correlation_id`` is that
+``message_id``. The reply queue is left to expire.
 
 Exit status: 0 the bot answered; 1 no answer before the deadline ("took too long"); 2 the
 mesh answered with an error (the printed text says why) or no core serves the bot.
@@ -33,6 +34,7 @@ def ask(url: str, ns: str, bot: str, text: str, deadline_ms: int) -> dict[str, A
     with pika.BlockingConnection(pika.URLParameters(url)) as connection:
         channel = connection.channel()
         channel.queue_declare(reply_queue, durable=True, arguments={"x-expires": 300_000})
+        channel.queue_bind(reply_queue, f"{ns}.replies", routing_key=reply_queue)
         channel.confirm_delivery()  # basic_publish now raises on a nack or a return
         user = {"id": "raw-client", "name": "Raw client"}
         inbound = {"bot": bot, "transport": TRANSPORT, "conversation": message_id, "user": user,

@@ -51,7 +51,7 @@ async def test_a_reply_names_the_model_versions_that_made_it(bus, settings, core
 async def test_reply_goes_back_to_the_conversation_and_thread(bus, settings, core, worker):
     names = topology.Names(settings.namespace)
     queue = names.reply_queue("transport", "t")
-    await bus.declare([topology.reply_queue(queue)])
+    await bus.declare(topology.for_replies(names, queue))
     got = await collect(bus, queue)
     inbound = Inbound(
         bot="demo",
@@ -126,3 +126,23 @@ async def test_expired_and_unanswerable_messages_are_dead_lettered(bus, settings
         "inbound message without a valid x-botwerk-deadline (an integer of epoch milliseconds)",
         "inbound message without reply_to: nowhere to answer",
     ]
+
+
+async def test_a_request_the_broker_refuses_dead_letters_its_message_alone(rabbit_bus, settings):
+    """The broker refusing what one message caused costs that message, not the core's others."""
+    names = topology.Names(settings.namespace)
+    core = Core(rabbit_bus, settings, DemoBot(settings))
+    await core.start()
+    try:
+        dead = await collect(rabbit_bus, names.dead)
+        await rabbit_bus.delete_exchange(names.infer)  # the echo request now gets 404 NOT_FOUND
+        inbound = Inbound(bot="demo", transport="t", conversation="c", user=User(id="u"), text="hi")
+        sent = Outgoing.of(inbound, reply_to="q", deadline_ms=now_ms() + 5000)
+        await rabbit_bus.publish(names.inbound, "demo.t", sent)
+        await eventually(lambda: len(dead) == 1, what="the refused message's dead letter")
+        assert dead[0].message.message_id == sent.message_id
+        assert dead_reason(dead[0].headers).startswith("the broker refused a request it caused")
+        async with ChatClient(rabbit_bus, settings) as chat:
+            assert (await chat.ask("ping")).text == "pong"  # the core serves on
+    finally:
+        await core.stop()

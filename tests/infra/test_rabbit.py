@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from urllib.parse import urlsplit
 
+import pika
 import pytest
 
 from botwerk.infra import topology
-from botwerk.infra.bus import Outgoing
-from botwerk.infra.errors import BrokerUnreachable, BusError, PublishFailed
+from botwerk.infra.amqp import MAX_EXPIRATION_MS
+from botwerk.infra.bus import Outgoing, dead_letter
+from botwerk.infra.errors import BrokerUnreachable, BusError, PublishFailed, PublishRefused
 from botwerk.infra.rabbit import RabbitBus
 from botwerk.schemas import Reply
 from tests.support.proxy import FaultProxy
-from tests.support.waiting import eventually
+from tests.support.waiting import collect, eventually
 
 pytestmark = pytest.mark.broker
 
@@ -142,3 +145,95 @@ async def test_handlers_of_a_lost_channel_are_cancelled_not_finished(proxied, se
     proxy.reset()
     await eventually(lambda: len(cancelled) == 1, timeout=5)
     await eventually(lambda: finished == [True], timeout=15)  # done once, on redelivery
+
+
+async def test_a_publish_the_broker_refuses_fails_alone_and_costs_no_one_else(
+    rabbit_bus, settings, caplog
+):
+    # Issue 13, defect 1: the broker closes the publish channel over one message. Before, the
+    # bus dropped the connection and every consumer, and the culprit looped until its timeout.
+    names = topology.Names(settings.namespace)
+    await rabbit_bus.declare(topology.for_worker(names, "m", topology.Limits()))
+    ids: set[str] = set()
+
+    async def keep(delivery):
+        ids.add(delivery.message.message_id)
+        delivery.ack()
+
+    await rabbit_bus.consume(names.infer_queue("m"), keep, prefetch=100)
+    connection = rabbit_bus._connection
+    good = [_msg(str(i)) for i in range(300)]
+    with caplog.at_level(logging.INFO, logger="botwerk.rabbit"):
+        outcomes = await asyncio.gather(
+            *(rabbit_bus.publish(names.infer, "m", m, timeout=10) for m in good[:150]),
+            rabbit_bus.publish(f"{settings.namespace}.nowhere", "m", _msg("bad"), timeout=10),
+            *(rabbit_bus.publish(names.infer, "m", m, timeout=10) for m in good[150:]),
+            return_exceptions=True,
+        )
+    refused = [o for o in outcomes if o is not None]
+    assert len(refused) == 1 and isinstance(refused[0], PublishRefused), refused
+    assert "NOT_FOUND" in str(refused[0]) and ".nowhere" in str(refused[0])
+    await eventually(lambda: ids >= {m.message_id for m in good}, timeout=10)
+    assert rabbit_bus._connection is connection and connection.is_open
+    assert "lost the connection" not in caplog.text and "restarting" not in caplog.text
+    await rabbit_bus.publish(names.infer, "m", _msg("after"), timeout=5)  # channel reopened
+
+
+async def test_a_time_to_live_past_the_brokers_limit_is_refused_before_it_is_sent(
+    rabbit_bus, settings, amqp_url
+):
+    names = topology.Names(settings.namespace)
+    await rabbit_bus.declare(topology.for_worker(names, "m", topology.Limits()))
+    connection = rabbit_bus._connection
+    longest = replace(_msg("ten years"), expiration_ms=MAX_EXPIRATION_MS)
+    await rabbit_bus.publish(names.infer, "m", longest, timeout=5)
+    for ttl in (MAX_EXPIRATION_MS + 1, -1):
+        with pytest.raises(PublishRefused, match=f"time to live of {ttl} ms is outside"):
+            await rabbit_bus.publish(
+                names.infer, "m", replace(_msg("x"), expiration_ms=ttl), timeout=5
+            )
+    await rabbit_bus.publish(names.infer, "m", _msg("still fine"), timeout=5)
+    assert rabbit_bus._connection is connection
+
+    # The limit is the broker's own: one more millisecond and it closes the channel.
+    def raw(ttl: int) -> None:
+        with pika.BlockingConnection(pika.URLParameters(amqp_url)) as conn:
+            channel = conn.channel()
+            channel.confirm_delivery()
+            properties = pika.BasicProperties(expiration=str(ttl))
+            channel.basic_publish(names.infer, "m", b"x", properties)
+
+    await asyncio.to_thread(raw, MAX_EXPIRATION_MS)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="invalid expiration"):
+        await asyncio.to_thread(raw, MAX_EXPIRATION_MS + 1)
+
+
+async def test_a_delivery_of_a_closed_channel_is_not_dead_lettered(proxied, settings, caplog):
+    # Issue 13, defect 6: a worker resumed after its connection died still holds deliveries
+    # the broker gave to another worker; dead-lettering them would bury answered requests.
+    bus, proxy = proxied
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.for_worker(names, "m", topology.Limits()))
+    dead = await collect(bus, names.dead)
+    seen: list[bool] = []
+
+    async def too_late(delivery):
+        seen.append(delivery.redelivered)
+        if delivery.redelivered:
+            delivery.ack()
+            return
+        await eventually(lambda: not delivery.live, timeout=10)
+        await dead_letter(bus, names, delivery, "deadline passed before the work started")
+
+    async def handler(delivery):
+        await asyncio.shield(too_late(delivery))  # outlives the cancel, as a late handler may
+
+    await bus.consume(names.infer_queue("m"), handler, prefetch=1)
+    with caplog.at_level(logging.INFO, logger="botwerk.bus"):
+        await bus.publish(names.infer, "m", _msg("held when the connection died"))
+        await eventually(lambda: seen == [False])
+        proxy.reset()
+        await eventually(lambda: seen == [False, True], timeout=15)  # the broker redelivered it
+        await eventually(lambda: "not dead-lettered" in caplog.text)
+    await asyncio.sleep(0.5)
+    assert dead == []

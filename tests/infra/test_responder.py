@@ -10,6 +10,7 @@ from botwerk.infra.errors import TooLarge
 from botwerk.infra.responder import Asked, Responder
 from botwerk.infra.rpc import Inbox
 from botwerk.schemas import Error, InferRequest, Reply
+from botwerk.schemas.messages import MAX_DEADLINE_MS
 from tests.support.waiting import collect, eventually
 
 pytestmark = pytest.mark.broker
@@ -88,3 +89,16 @@ async def test_unanswerable_requests_are_dead_lettered_unstarted(served, kwargs,
     await eventually(lambda: len(dead) == 1)
     assert dead_reason(dead[0].headers) == reason
     assert replies == [] and after == []
+
+
+async def test_a_deadline_more_than_an_hour_ahead_is_refused_with_its_reason(served):
+    # Issue 13, defect 1: ten years ahead made the core publish a TTL RabbitMQ refuses.
+    ask, replies, dead, _ = served
+    await ask(deadline_ms=now_ms() + 10 * 365 * 86_400_000)
+    await ask(deadline_ms=now_ms() + MAX_DEADLINE_MS - 60_000)  # an hour is still fine
+    await eventually(lambda: len(dead) == 1 and len(replies) == 1)
+    reason = dead_reason(dead[0].headers)
+    assert reason.startswith("test request whose x-botwerk-deadline lies 876")
+    assert "hours ahead, over the 1 hour maximum" in reason
+    assert "epoch milliseconds" in reason
+    assert replies[0][0].text == "ok"

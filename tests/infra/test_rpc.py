@@ -32,7 +32,7 @@ async def serve(bus, names, model, answer):
     async def handle(request: InferRequest, delivery) -> None:
         reply = await answer(request)
         message = Outgoing.of(reply, correlation_id=delivery.message.message_id)
-        await bus.publish("", delivery.message.reply_to, message)
+        await bus.publish(names.replies, delivery.message.reply_to, message)
 
     handler = typed_handler(bus, names, (InferRequest,), handle)
     return await bus.consume(names.infer_queue(model), handler, prefetch=10)

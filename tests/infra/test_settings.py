@@ -53,6 +53,8 @@ def test_unknown_key_in_file_is_refused_with_the_known_ones(tmp_path):
         ("BOTWERK_NAMESPACE", "Has Spaces", "setting namespace \\(env BOTWERK_NAMESPACE\\)"),
         ("BOTWERK_MAX_BATCH", "0", "setting max_batch .*greater than 0"),
         ("BOTWERK_DEADLINE_MS", "soon", "setting deadline_ms"),
+        # issue 13, defect 1: ten years passed, and made the core publish a TTL RabbitMQ refuses
+        ("BOTWERK_DEADLINE_MS", "315360000000", "deadline_ms .*less than or equal to 3600000"),
         ("BOTWERK_LOG_FORMAT", "xml", "setting log_format"),
     ],
 )

@@ -156,3 +156,23 @@ def test_validate_prefixes_the_field():
     with pytest.raises(SchemaError) as caught:
         validate("not a map", Params, "inputs")
     assert caught.value.field == "inputs"
+
+
+STAMP = msgpack.Timestamp(1_700_000_000)  # MessagePack's own extension type -1
+
+
+@pytest.mark.parametrize(
+    ("type_name", "body"),
+    [
+        (Inbound.TYPE, {**GOOD, "unknown": STAMP}),  # a field this reader does not know
+        (Inbound.TYPE, {**GOOD, "user": {"id": "u", "later": [1, {"at": STAMP}]}}),
+        (Inbound.TYPE, {**GOOD, "sent_at": STAMP}),  # where a float belongs
+        (InferRequest.TYPE, {"model": "echo", "inputs": {"text": "hi", "when": STAMP}}),
+    ],
+    ids=["unknown field", "nested unknown", "typed field", "inputs"],
+)
+def test_the_timestamp_extension_is_refused_anywhere(type_name, body):
+    error = _bad(msgpack.packb(body, datetime=False), type_name=type_name)
+    assert (error.field, error.reason) == (
+        "body", "MessagePack extension type -1 (timestamp) is not allowed"
+    )  # fmt: skip

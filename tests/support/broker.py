@@ -9,6 +9,10 @@ In a fault test::
     node.pause(); node.resume()  # SIGSTOP / SIGCONT
     node.memory_alarm(True)      # publishers block until memory_alarm(False)
 
+With ``NodeConfig(tls=make_pki(tmp_path / "pki"))`` the node also listens for TLS on
+``node.tls_port`` (``node.tls_url``), with a certificate for ``localhost`` signed by a CA the
+test made; ``require_client_cert=True`` refuses clients without a certificate of that CA.
+
 The node is configured for fault tests: a short heartbeat, a small maximum message size and a
 short ``consumer_timeout`` checked every second, so the slow paths take seconds, not hours.
 """
@@ -39,6 +43,61 @@ class NodeConfig:
     management: bool = (
         False  # the HTTP API on ``ThrowawayBroker.management_port`` (boots ~3 s slower)
     )
+    tls: Pki | None = None  # a TLS listener on ``ThrowawayBroker.tls_port`` with these files
+    require_client_cert: bool = False  # TLS clients must show a certificate of ``tls.ca``
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A CA made for one test, a server certificate it signed and a client certificate it signed.
+
+    The server certificate names only ``localhost`` (no IP address), so ``amqps://...@localhost``
+    verifies and ``amqps://...@127.0.0.1`` is a host name mismatch. ``other_ca`` signed nothing
+    here but ``stranger_cert``: trusting it instead of ``ca`` is an unknown CA, and a broker that
+    trusts ``ca`` refuses the stranger's client certificate.
+    """
+
+    ca: Path
+    other_ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    stranger_cert: Path
+    stranger_key: Path
+
+
+def make_pki(folder: Path) -> Pki:
+    """Make a :class:`Pki` in ``folder`` with ``openssl`` (RSA 2048, valid a day)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for ca in ("ca", "other-ca"):
+        command = f"req -x509 -newkey rsa:2048 -nodes -days 1 -keyout {ca}.key -out {ca}.pem"
+        _openssl(folder, *command.split(), "-subj", f"/CN=botwerk test {ca}")
+    _signed(folder, "ca", "server", "localhost", "subjectAltName=DNS:localhost")
+    _signed(folder, "ca", "client", "botwerk-test-client", "extendedKeyUsage=clientAuth")
+    _signed(folder, "other-ca", "stranger", "botwerk-test-stranger", "extendedKeyUsage=clientAuth")
+    return Pki(
+        ca=folder / "ca.pem", other_ca=folder / "other-ca.pem",
+        server_cert=folder / "server.pem", server_key=folder / "server.key",
+        client_cert=folder / "client.pem", client_key=folder / "client.key",
+        stranger_cert=folder / "stranger.pem", stranger_key=folder / "stranger.key",
+    )  # fmt: skip
+
+
+def _signed(folder: Path, ca: str, name: str, common_name: str, extension: str) -> None:
+    request = f"req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr"
+    _openssl(folder, *request.split(), "-subj", f"/CN={common_name}")
+    (folder / f"{name}.ext").write_text(extension + "\n")
+    sign = f"x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial -days 1"
+    _openssl(folder, *sign.split(), "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+
+
+def _openssl(folder: Path, *args: str) -> None:
+    result = subprocess.run(
+        ["openssl", *args], cwd=folder, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)}: {result.stderr}")
 
 
 class ThrowawayBroker:
@@ -51,6 +110,7 @@ class ThrowawayBroker:
         self.port = free_port()
         self.dist_port = free_port()
         self.management_port = free_port() if config.management else None
+        self.tls_port = free_port() if config.tls else None
         self.ready_at = 0.0
         self._server: subprocess.Popen[bytes] | None = None
         self._write_files()
@@ -60,8 +120,18 @@ class ThrowawayBroker:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
     @property
+    def tls_url(self) -> str:
+        """``amqps://`` to the TLS listener by the name its certificate carries (``localhost``)."""
+        if self.tls_port is None:
+            raise RuntimeError("this node runs without TLS: NodeConfig(tls=make_pki(folder))")
+        return f"amqps://guest:guest@localhost:{self.tls_port}/"
+
+    @property
     def management_url(self) -> str:
-        """The HTTP API's base, with the administrator's credentials (``NodeConfig(management=True)``)."""
+        """The HTTP API's base, with the administrator's credentials.
+
+        Only on a node with ``NodeConfig(management=True)``.
+        """
         if self.management_port is None:
             raise RuntimeError(
                 "this node runs without the management plugin: NodeConfig(management=True)"
@@ -173,6 +243,7 @@ class ThrowawayBroker:
                 if self.management_port
                 else ""
             )
+            + self._tls_conf()
         )
         (self.root / "advanced.config").write_text(
             f"[{{rabbit, [{{channel_tick_interval, {config.channel_tick_ms}}}]}}].\n"
@@ -180,6 +251,20 @@ class ThrowawayBroker:
         plugins = "rabbitmq_management" if self.management_port else ""
         (self.root / "enabled_plugins").write_text(f"[{plugins}].\n")
         (self.root / "rabbitmq-env.conf").write_text("")
+
+    def _tls_conf(self) -> str:
+        pki = self.config.tls
+        if pki is None:
+            return ""
+        verify = "verify_peer" if self.config.require_client_cert else "verify_none"
+        return (
+            f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+            f"ssl_options.cacertfile = {pki.ca}\n"
+            f"ssl_options.certfile = {pki.server_cert}\n"
+            f"ssl_options.keyfile = {pki.server_key}\n"
+            f"ssl_options.verify = {verify}\n"
+            f"ssl_options.fail_if_no_peer_cert = {str(self.config.require_client_cert).lower()}\n"
+        )
 
 
 def _wait_gone(pid: int, timeout: float = 30.0) -> None:

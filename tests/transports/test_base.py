@@ -60,7 +60,7 @@ async def test_a_duplicate_reply_is_delivered_once(bus, settings, mesh):
         again = Outgoing.of(
             Reply(bot="demo", conversation="c0", text="pong"), correlation_id=message_id
         )
-        await bus.publish("", chat.gateway.replies.queue, again)
+        await bus.publish(chat.gateway.names.replies, chat.gateway.replies.queue, again)
         await asyncio.sleep(0.3)
     assert [r.text for r in chat.replies] == ["pong"]
     assert names  # namespace in use
