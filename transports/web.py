@@ -9,24 +9,32 @@
 ``{"reply", "bot", "time", "error"?}`` for every reply (``error``: the failure's code).
 ``POST /api/chat`` takes the same JSON, as a conversation of its own, and answers 200
 ``{"reply", "bot", "time"}`` (ISO 8601 UTC), or ``{"error": <sentence>, ...}`` with 400 (not
-JSON, unknown bot), 422 (a field missing or mistyped, named), 413 (over ``max_body_bytes``),
-403 (a browser on another site), 503 (busy, bot not running) or 504 (took too long).
+JSON, nested too deeply, unknown bot), 422 (a field missing or mistyped, named), 413 (over
+``max_body_bytes``), 403 (a browser on another site), 421 (a host name not in
+``allowed_hosts``), 503 (busy, no core running for the bot: at once) or 504 (took too long).
 ``bot`` defaults to the first of ``--bot``; ``genre`` reaches the bot as
-``Inbound.meta["genre"]``. ``GET /healthz`` says ``{"status": "ok", "bots": [...]}``.
+``Inbound.meta["genre"]`` (the page offers the genres of a bot's ``[bots.<bot>] genres`` table,
+and no genre box for a bot without one). ``GET /healthz`` says ``{"status": "ok", "bots":
+[...]}``, or 503 ``{"status": "unavailable", "bots": [...], "problems": [<sentence>, ...]}``
+while a bot has no core consuming its queue (asked of the broker once a second).
 
 Options, ``[transports.web]``: ``host`` (127.0.0.1), ``port`` (8080; 0: any free port),
-``max_body_bytes`` (8192), ``title``. The constructor claims the port, so a port in use stops
-``botwerk transport web`` before it connects to RabbitMQ.
+``max_body_bytes`` (8192), ``title``, ``allowed_hosts`` (the host names the server answers to,
+any port; default the loopback names ``localhost``, ``127.0.0.1``, ``[::1]``, plus ``host`` when
+it names one; ``["*"]``: any, for a proxy that checks ``Host`` itself). The constructor claims
+the port, so a port in use stops ``botwerk transport web`` before it connects to RabbitMQ.
 
 Limits: no authentication (put a proxy with a login in front before listening beyond
-127.0.0.1); a browser request whose ``Origin`` is not ``Host`` is refused, so such a proxy must
-pass ``Host`` on. A reply for a page closed meanwhile is dropped and counted. The gateway sends
-nothing for an empty reply, so a REST request that a bot answers with silence gets a 504.
+127.0.0.1); a browser request whose ``Origin`` is not ``Host`` is refused, and so is any
+request whose ``Host`` is not allowed (DNS rebinding), so such a proxy must pass ``Host`` on. A
+reply for a page closed meanwhile is dropped and counted. The gateway sends nothing for an
+empty reply, so a REST request that a bot answers with silence gets a 504.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import uuid
@@ -51,7 +59,15 @@ try:
     from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
     from fastapi.responses import HTMLResponse, JSONResponse
 
-    from .webserver import PortUnavailable, Server, claim_port, push
+    from .webserver import (
+        ANY_ADDRESS,
+        CoreWatch,
+        HostGuard,
+        PortUnavailable,
+        Server,
+        claim_port,
+        push,
+    )
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise BotwerkError(f"the web transport needs {exc.name}: pip install 'botwerk[web]'") from None
 
@@ -73,12 +89,20 @@ class WebConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: int = 8080
     max_body_bytes: int = 8192
     title: str = "Botwerk chat"
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    """Host names (any port) the server answers to; ``"*"``: any."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0-65535 (0: any free port)")
         if self.max_body_bytes < 64:
             raise ValueError("max_body_bytes must be at least 64")
+        if not self.allowed_hosts or not all(host.strip() for host in self.allowed_hosts):
+            raise ValueError('allowed_hosts must list host names, such as ["chat.example.org"]')
+
+    def hosts(self) -> tuple[str, ...]:
+        """``allowed_hosts``, and ``host`` when it names one (not every interface)."""
+        return self.allowed_hosts + (() if self.host in ANY_ADDRESS else (self.host,))
 
 
 # 1. Platform event -> envelope.
@@ -98,6 +122,13 @@ class BadRequest(Exception):
         self.status = status
 
 
+class TooDeep(BadRequest):
+    """JSON nested deeper than the decoder goes: a hostile body, so a socket is closed."""
+
+    def __init__(self) -> None:
+        super().__init__(400, 'the body is JSON nested too deeply; send {"text": "hello"}')
+
+
 def parse_request(body: bytes | str, bots: tuple[str, ...]) -> ChatRequest:
     """The message in a JSON body, its ``bot`` filled in (default: the first of ``bots``)."""
     try:
@@ -108,6 +139,8 @@ def parse_request(body: bytes | str, bots: tuple[str, ...]) -> ChatRequest:
         raise BadRequest(422, f"{field}{problem[:1].lower()}{problem[1:]}") from None
     except msgspec.DecodeError as exc:  # after ValidationError, its subclass
         raise BadRequest(400, f'the body is not JSON ({exc}); send {{"text": "hello"}}') from None
+    except RecursionError:  # [[[[...]]]] a thousand deep: the decoder's own limit
+        raise TooDeep() from None
     if not request.text.strip():
         raise BadRequest(422, "text: must not be empty")
     bot = request.bot or bots[0]
@@ -123,6 +156,12 @@ def submission(request: ChatRequest, conversation: str) -> dict[str, Any]:
         "text": request.text, "direct": True, "bot": request.bot,
         "meta": {"genre": request.genre} if request.genre else {},
     }  # fmt: skip
+
+
+def genres_of(settings: Settings, bots: tuple[str, ...]) -> dict[str, list[str]]:
+    """The genres each of ``bots`` offers: the keys of its ``[bots.<bot>] genres`` table."""
+    tables = {bot: settings.bots.get(bot, {}).get("genres") for bot in bots}
+    return {bot: sorted(map(str, t)) for bot, t in tables.items() if isinstance(t, dict) and t}
 
 
 def cross_origin(headers: Mapping[str, str]) -> bool:
@@ -165,11 +204,14 @@ class WebTransport:
 
     def __init__(self, settings: Settings, bot: str) -> None:
         self.config = transport_options(settings, "web", WebConfig)
+        self.settings = settings
         self.bot = bot
         self.wait_s = settings.deadline_ms / 1000 + 1  # the gateway answers within the deadline
         self.app = self._routes(FastAPI(title=self.config.title, openapi_url=None))
+        self.guard = HostGuard(self.app, self.config.hosts(), f"[transports.{self.name}]")
+        self.watch: CoreWatch | None = None
         self.stats: Counter[str] = Counter()
-        """requests, socket_messages, refused, dropped_replies"""
+        """requests, socket_messages, refused, no_core, dropped_replies"""
         self._listener: socket.socket | None = claim_port(self.config.host, self.config.port)
         self.port: int = self._listener.getsockname()[1]
         self.url = f"http://{self.config.host}:{self.port}"
@@ -186,8 +228,11 @@ class WebTransport:
         if self._stopping:
             return
         listener, self._listener = self._listener or claim_port(self.config.host, self.port), None
+        queues = {bot: gateway.names.core_queue(bot) for bot in gateway.bots}
+        self.watch = CoreWatch(gateway.bus, queues)
+        watching = asyncio.create_task(self.watch.run(), name="web-core-watch")
         self._server = Server(uvicorn.Config(
-            self.app, lifespan="off", log_config=None, access_log=False,
+            self.guard, lifespan="off", log_config=None, access_log=False,
             ws_max_size=4 * self.config.max_body_bytes, timeout_graceful_shutdown=STOP_GRACE_S,
         ))  # fmt: skip
         self._idle.clear()
@@ -195,6 +240,7 @@ class WebTransport:
         try:
             await self._server.serve(sockets=[listener])
         finally:
+            watching.cancel()
             listener.close()
             self._idle.set()
         if not self._stopping:
@@ -232,10 +278,14 @@ class WebTransport:
         return app
 
     async def _page(self) -> HTMLResponse:
-        return HTMLResponse(render_page(self.config.title, self._bots()))
+        bots = self._bots()
+        return HTMLResponse(render_page(self.config.title, bots, genres_of(self.settings, bots)))
 
-    async def _health(self) -> dict[str, Any]:
-        return {"status": "ok", "bots": list(self._bots())}
+    async def _health(self) -> JSONResponse:
+        bots = list(self._bots())
+        if problems := self.watch.problems() if self.watch is not None else []:
+            return JSONResponse({"status": "unavailable", "bots": bots, "problems": problems}, 503)
+        return JSONResponse({"status": "ok", "bots": bots})
 
     async def _chat(self, request: Request) -> JSONResponse:
         self.stats["requests"] += 1
@@ -273,8 +323,15 @@ class WebTransport:
             while (frame := await page.receive())["type"] == "websocket.receive":
                 body = frame.get("text") or frame.get("bytes") or b""
                 await self._on_frame(conversation, page, body)
+        except TooDeep:  # 1007: "inconsistent data"; a page never sends such a thing
+            self.stats["refused"] += 1
+            await page.close(code=1007, reason="that message is JSON nested too deeply")
         except WebSocketDisconnect:
             pass
+        except Exception:  # never drop a socket without a close frame
+            log.exception("a chat socket failed; closing it")
+            with contextlib.suppress(Exception):  # it may be gone already
+                await page.close(code=1011, reason="the server failed; reconnect")
         finally:
             self._pages.pop(conversation, None)
 
@@ -285,6 +342,8 @@ class WebTransport:
             if len(body if isinstance(body, bytes) else body.encode()) > self.config.max_body_bytes:
                 raise BadRequest(413, f"that message is over {self.config.max_body_bytes} bytes")
             message = parse_request(body, self._bots())
+        except TooDeep:
+            raise
         except BadRequest as problem:
             self.stats["refused"] += 1
             failed = failure(conversation, str(problem), "bad_request")
@@ -297,6 +356,10 @@ class WebTransport:
         """Hand ``message`` to the gateway; None, or a reply saying why it could not be."""
         if self._gateway is None:  # the server only serves once run() has a gateway
             raise RuntimeError("the web transport got a request before run()")
+        if self.watch is not None and self.watch.unserved(message.bot or self.bot):
+            self.stats["no_core"] += 1  # answered now, not with a 504 at the deadline
+            text = messages.NO_CORE.format(bot=message.bot)
+            return failure(conversation, text, "no_worker", message.bot)
         try:
             await self._gateway.submit(**submission(message, conversation))
         except BotwerkError as exc:

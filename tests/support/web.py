@@ -8,7 +8,8 @@ A test::
 - ``free_port``: a TCP port on 127.0.0.1 that nothing listened on a moment ago.
 - ``web_mesh`` (one per test module): ``botwerk worker echo``, ``botwerk core demo`` and
   ``botwerk transport web --bot demo,ghost`` as OS processes over RabbitMQ, in a namespace of
-  their own. The transport's deadline is :data:`WEB_DEADLINE_MS`; no core serves ``ghost``.
+  their own. The transport's deadline is :data:`WEB_DEADLINE_MS`; no core serves ``ghost``,
+  whose ``[bots.ghost]`` table offers the genres :data:`GHOST_GENRES` (``demo`` has none).
 - ``web_url``: that mesh's chat server, ``http://127.0.0.1:<port>``.
 - ``chromium``: Debian's ``/usr/bin/chromium`` driven by Playwright's sync API, headless, one
   per test module; it never downloads a browser, and skips the test when chromium is missing.
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 WEB_DEADLINE_MS = 2500  # short, so the timeout test waits little; answers take milliseconds
+GHOST_GENRES = {"comedy": "chat-comedy", "noir": "chat-noir"}
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -78,6 +80,7 @@ def web_mesh(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "BOTWERK_NAMESPACE": namespace,
         "BOTWERK_DEADLINE_MS": str(WEB_DEADLINE_MS),
         "BOTWERK_TRANSPORTS": json.dumps({"web": {"port": port}}),
+        "BOTWERK_BOTS": json.dumps({"ghost": {"genres": GHOST_GENRES}}),
         "BOTWERK_LOG_LEVEL": "INFO",
     }
     procs = Processes(env, tmp_path_factory.mktemp("web-mesh"))
@@ -101,7 +104,8 @@ def web_url(web_mesh: WebMesh) -> str:
 
 
 def wait_until_serving(url: str, proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
-    """Return once ``url/healthz`` answers 200; fail with the log if ``proc`` exits first."""
+    """Return once ``url/healthz`` answers (200, or 503 while a bot has no core: ``ghost``
+    never has one); fail with the log if ``proc`` exits first."""
     give_up = time.monotonic() + timeout
     while time.monotonic() < give_up:
         if proc.poll() is not None:
@@ -110,6 +114,9 @@ def wait_until_serving(url: str, proc: subprocess.Popen[str], timeout: float = 3
             with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
                 if answer.status == 200:
                     return
+        except urllib.error.HTTPError as answer:
+            if answer.code == 503:
+                return
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.05)

@@ -6,18 +6,26 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import socket
+import subprocess
+import time
+import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import pytest_asyncio
+from fastapi.responses import PlainTextResponse
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from botwerk.cores.bot import Bot, Context, command, fallback
 from botwerk.cores.runtime import Core
+from botwerk.infra import topology
 from botwerk.infra.memory import MemoryBus
+from botwerk.infra.rabbit import RabbitBus
 from botwerk.infra.settings import ConfigError
 from botwerk.schemas import Reply
 from botwerk.transports.base import TransportRole
@@ -25,14 +33,18 @@ from botwerk.transports.web import (
     BadRequest,
     ChatRequest,
     PortUnavailable,
+    TooDeep,
+    WebConfig,
     WebTransport,
     cross_origin,
+    genres_of,
     http_answer,
     parse_request,
     socket_frame,
     utc_now,
 )
 from botwerk.transports.webpage import render_page
+from botwerk.transports.webserver import CoreWatch, HostGuard, host_name
 from tests.support.waiting import eventually
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -63,6 +75,14 @@ def test_parse_request_fills_in_the_bot_and_names_what_is_wrong():
         assert (caught.value.status, words in str(caught.value)) == (status, True), caught.value
 
 
+def test_json_nested_too_deeply_is_a_bad_request_not_a_crash():
+    deep = b"[" * 1000 + b"]" * 1000  # 2 KB: past the decoder's recursion limit
+    for body in (deep, b'{"text": "hi", "x": ' + deep + b"}", b'{"text": ' + deep + b"}"):
+        with pytest.raises(TooDeep) as caught:
+            parse_request(body, ("demo",))
+        assert caught.value.status == 400 and "nested too deeply" in str(caught.value)
+
+
 def test_replies_become_statuses_and_frames():
     answer = Reply(bot="demo", conversation="c", text="pong")
     assert http_answer(answer, T) == (200, {"reply": "pong", "bot": "demo", "time": T})
@@ -83,11 +103,47 @@ def test_only_same_origin_browsers_get_in():
     assert cross_origin({"host": "127.0.0.1:8080", "origin": "null"})
 
 
+def test_only_allowed_host_names_get_in():
+    assert [host_name(h) for h in ("Evil.example:80", "[::1]:8080", "127.0.0.1", "")] == [
+        "evil.example", "::1", "127.0.0.1", None,
+    ]  # fmt: skip
+    assert WebConfig().hosts() == ("localhost", "127.0.0.1", "[::1]", "127.0.0.1")
+    assert WebConfig(host="0.0.0.0", allowed_hosts=("chat.example.org",)).hosts() == (
+        "chat.example.org",
+    )  # every interface is no host name: only what is listed
+    with pytest.raises(ValueError, match="allowed_hosts must list host names"):
+        WebConfig(allowed_hosts=())
+
+
+async def test_the_host_guard_answers_listed_names_on_any_port():
+    async def hello(scope, receive, send):
+        await PlainTextResponse("hello")(scope, receive, send)
+
+    async def status(app, url):
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url=url) as http:
+            answer = await http.get("/")
+        return answer.status_code, answer.text
+
+    guard = HostGuard(hello, ["chat.example.org", "[::1]"], "[transports.web]")
+    assert await status(guard, "http://CHAT.example.org:9999") == (200, "hello")
+    assert await status(guard, "http://[::1]:8080") == (200, "hello")
+    code, said = await status(guard, "http://localhost:8080")
+    assert code == 421 and json.loads(said) == {
+        "error": "this chat server does not answer to the host name 'localhost'; if it is "
+        "yours, add it to allowed_hosts in [transports.web]"
+    }
+    anything = HostGuard(hello, ["*"], "[transports.web]")
+    assert await status(anything, "http://evil.example:8080") == (200, "hello")
+
+
 def test_the_page_escapes_its_title_and_embeds_the_bots():
-    page = render_page("<Chat & co>", ("demo", "moviebot"))
+    page = render_page("<Chat & co>", ("demo", "moviebot"), {"moviebot": ["comedy", "noir"]})
     assert "<title>&lt;Chat &amp; co&gt;</title>" in page
     config = re.search(r'<script id="config" type="application/json">(.*?)</script>', page)
-    assert config and json.loads(config[1]) == {"bots": ["demo", "moviebot"]}
+    assert config and json.loads(config[1]) == {
+        "bots": ["demo", "moviebot"], "genres": {"moviebot": ["comedy", "noir"]},
+    }  # fmt: skip
     hostile = render_page("x", ("</script><script>alert(1)",))
     assert hostile.count("</script>") == page.count("</script>")  # the bots stay in their JSON
 
@@ -131,11 +187,19 @@ class MetaBot(Bot):
         return f"{message.text}|genre={genre}|{message.conversation}|{message.user.id}"
 
 
+def test_genres_come_from_each_bots_table(settings):
+    bots = {"moviebot": {"genres": {"noir": "chat-noir", "comedy": "chat-comedy"}}, "x": {}}
+    settings = settings.model_copy(update={"bots": bots})
+    assert genres_of(settings, ("demo", "moviebot", "x")) == {"moviebot": ["comedy", "noir"]}
+
+
 @dataclass
 class InProcess:
     transport: WebTransport
     bot: MetaBot
     role: TransportRole
+    bus: MemoryBus
+    core: Core
 
     @property
     def url(self):
@@ -148,12 +212,13 @@ async def web(settings):
     bus = MemoryBus(settings.max_message_bytes)
     await bus.start()
     bot = MetaBot(settings)
-    transport = WebTransport(with_web(settings, port=0, max_body_bytes=256), "meta")
+    transport = WebTransport(with_web(settings, port=0, max_body_bytes=4096), "meta")
     role = TransportRole(bus, settings, transport, "meta", ("meta", "ghost"))
-    roles = [Core(bus, settings, bot), role]
+    core = Core(bus, settings, bot)
+    roles = [core, role]
     for each in roles:
         await each.start()
-    yield InProcess(transport, bot, role)
+    yield InProcess(transport, bot, role, bus, core)
     bot.release.set()
     for each in reversed(roles):
         await each.stop()
@@ -181,8 +246,8 @@ async def chunks(chunk, count):
 async def test_refusals_are_json_that_says_why(web):
     async with httpx.AsyncClient(base_url=web.url) as http:
         ghost = await http.post("/api/chat", json={"text": "hi", "bot": "ghost"})
-        big = await http.post("/api/chat", json={"text": "x" * 300})
-        streamed = await http.post("/api/chat", content=chunks(b"x" * 100, 4))  # no length
+        big = await http.post("/api/chat", json={"text": "x" * 5000})
+        streamed = await http.post("/api/chat", content=chunks(b"x" * 1000, 5))  # no length
         foreign = await http.post(
             "/api/chat", json={"text": "hi"}, headers={"origin": "https://evil.example"}
         )
@@ -191,10 +256,55 @@ async def test_refusals_are_json_that_says_why(web):
     assert ghost.status_code == 503 and ghost.json()["code"] == "no_worker"
     assert "The ghost bot isn't running" in ghost.json()["error"]
     assert big.status_code == streamed.status_code == 413
-    assert big.json() == {"error": "the body is over 256 bytes (max_body_bytes)"}
+    assert big.json() == {"error": "the body is over 4096 bytes (max_body_bytes)"}
     assert foreign.status_code == 403 and "cross-origin" in foreign.json()["error"]
-    assert health.json() == {"status": "ok", "bots": ["meta", "ghost"]}
-    assert '{"bots": ["meta", "ghost"]}' in page.text
+    assert health.status_code == 503, health.text  # no core serves ghost
+    queue = web.role.gateway.names.core_queue("ghost")
+    assert health.json() == {
+        "status": "unavailable", "bots": ["meta", "ghost"],
+        "problems": [f"no ghost core is running (nothing consumes {queue}): start one with "
+                     "`botwerk core ghost`"],
+    }  # fmt: skip
+    assert '{"bots": ["meta", "ghost"], "genres": {}}' in page.text
+
+
+async def test_deeply_nested_json_is_a_400_and_closes_a_socket_with_a_code(web):
+    deep = "[" * 1000 + "]" * 1000  # 2 KB
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        answer = await http.post("/api/chat", content=deep)
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"error": 'the body is JSON nested too deeply; send {"text": "hello"}'}
+    async with connect(web.url.replace("http", "ws") + "/ws") as page:
+        await page.send(deep)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(page.recv(), 5)
+    said = closed.value.rcvd
+    assert said is not None, "dropped without a close frame"
+    assert (said.code, said.reason) == (1007, "that message is JSON nested too deeply")
+
+
+async def test_dns_rebinding_is_refused_on_every_route(web):
+    port = web.transport.port
+    evil = {"host": f"evil.example:{port}", "origin": f"http://evil.example:{port}"}
+    mine = {"host": f"localhost:{port}", "origin": f"http://localhost:{port}"}
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        refused = [
+            await http.get("/", headers=evil),
+            await http.post("/api/chat", json={"text": "hi"}, headers=evil),
+            await http.get("/healthz", headers=evil),
+        ]
+        by_name = await http.post("/api/chat", json={"text": "hi"}, headers=mine)
+        by_v6 = await http.get("/", headers={"host": f"[::1]:{port}"})
+    assert [answer.status_code for answer in refused] == [421, 421, 421]
+    assert "the host name 'evil.example'" in refused[1].json()["error"]
+    assert "add it to allowed_hosts in [transports.web]" in refused[1].json()["error"]
+    assert by_name.status_code == 200 and by_v6.status_code == 200
+    rebound = socket.create_connection(("127.0.0.1", port))  # evil.example now resolves here
+    with pytest.raises(InvalidStatus) as caught:
+        async with connect(f"ws://evil.example:{port}/ws", sock=rebound, origin=evil["origin"]):
+            pass
+    assert caught.value.response.status_code == 403
+    assert web.transport.guard.refused == 4
 
 
 async def frame(socket):
@@ -208,7 +318,7 @@ async def test_one_socket_is_one_conversation_and_gets_its_own_replies(web):
         await two.send(json.dumps({"text": "b"}))
         await one.send(json.dumps({"text": "c"}))
         await one.send("not json")
-        await one.send(json.dumps({"text": "x" * 300}))
+        await one.send(json.dumps({"text": "x" * 5000}))
         got_one = [await frame(one) for _ in range(4)]
         got_two = await frame(two)
     said = sorted(frame["reply"] for frame in got_one if "error" not in frame)
@@ -217,7 +327,7 @@ async def test_one_socket_is_one_conversation_and_gets_its_own_replies(web):
     errors = [frame for frame in got_one if "error" in frame]
     assert {frame["error"] for frame in errors} == {"bad_request"}
     assert any("not JSON" in f["reply"] for f in errors)
-    assert any("over 256 bytes" in f["reply"] for f in errors)
+    assert any("over 4096 bytes" in f["reply"] for f in errors)
     with pytest.raises(InvalidStatus):
         async with connect(ws_url, origin="https://evil.example"):
             pass
@@ -244,3 +354,117 @@ async def test_stop_answers_waiting_requests_and_ends_the_server(web):
     web.bot.release.set()  # the gateway drains what is due, then the role ends
     await asyncio.wait_for(web.role.finished, 5)
     assert web.transport.stats["dropped_replies"] == 1
+
+
+async def test_a_bot_whose_core_stops_is_unhealthy_and_refused_at_once(web, settings):
+    await eventually(lambda: web.transport.watch is not None, what="the server runs")
+    watch = web.transport.watch
+    await eventually(lambda: watch.counts.get("meta") == 1, what="the core counted")
+    await web.core.stop()
+    await eventually(lambda: watch.counts.get("meta") == 0, timeout=3, what="its loss seen")
+    async with httpx.AsyncClient(base_url=web.url, timeout=3) as http:
+        health = await http.get("/healthz")
+        started = time.monotonic()
+        answer = await http.post("/api/chat", json={"text": "hi"})
+        waited = time.monotonic() - started
+        async with connect(web.url.replace("http", "ws") + "/ws") as page:
+            await page.send(json.dumps({"text": "hi"}))
+            said = await frame(page)
+    assert health.status_code == 503 and "no meta core is running" in health.json()["problems"][0]
+    assert (answer.status_code, answer.json()["code"]) == (503, "no_worker"), answer.text
+    assert "The meta bot isn't running" in answer.json()["error"] and waited < 1
+    assert said["error"] == "no_worker" and "The meta bot isn't running" in said["reply"]
+    assert web.role.gateway.stats["published"] == 0  # nothing waits in the queue for nobody
+    again = Core(web.bus, settings, web.bot)
+    await again.start()
+    try:
+        await eventually(lambda: watch.counts.get("meta") == 1, timeout=3, what="it is back")
+        async with httpx.AsyncClient(base_url=web.url, timeout=3) as http:
+            assert (await http.post("/api/chat", json={"text": "hi"})).status_code == 200
+    finally:
+        await again.stop()
+
+
+class FrozenBus(MemoryBus):
+    """A bus whose broker stopped answering (as under SIGSTOP): questions never return."""
+
+    async def consumers(self, queue):
+        await asyncio.Event().wait()
+
+
+async def test_the_core_watch_says_when_it_cannot_ask_and_never_blocks_a_bot():
+    bus = MemoryBus()  # not started: every question fails
+    watch = CoreWatch(bus, {"demo": "ns.core.demo"}, every_s=0.02)
+    await watch.check()
+    assert watch.problems() == [
+        "cannot ask the broker whether the cores run: the bus is not started: call "
+        "`await bus.start()` first"
+    ]
+    assert not watch.unserved("demo")  # unknown: the request goes on, the gateway answers it
+    await bus.start()
+    await watch.check()  # no such queue: nobody serves demo
+    assert watch.unserved("demo") and watch.problems()[0].startswith("no demo core is running")
+    frozen = CoreWatch(FrozenBus(), {"demo": "ns.core.demo"}, every_s=0.02)
+    await frozen.check()
+    asking = frozen._asking
+    await frozen.check()  # the same question is still out: not asked again
+    assert frozen._asking is asking and not asking.done()
+    assert frozen.problems() == ["cannot ask the broker whether the cores run: no answer in 0.1s"]
+    asking.cancel()
+
+
+async def wait_for_count(bus, queue, count):
+    give_up = time.monotonic() + 10
+    while (got := await bus.consumers(queue)) != count:
+        assert time.monotonic() < give_up, f"{queue} has {got} consumers, not {count}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.broker
+async def test_the_bus_counts_the_consumers_of_a_queue(bus, settings):
+    names = topology.Names(settings.namespace)
+    queue = names.core_queue("demo")
+    assert await bus.consumers(queue) is None  # no such queue
+    await bus.declare(topology.for_core(names, "demo", topology.Limits()))
+    assert await bus.consumers(queue) == 0
+
+    async def ignore(delivery):
+        delivery.ack()
+
+    serving = await bus.consume(queue, ignore, prefetch=1)
+    await wait_for_count(bus, queue, 1)
+    await serving.cancel()
+    await wait_for_count(bus, queue, 0)
+
+
+def rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.mark.broker
+async def test_a_user_with_no_permissions_can_count_consumers(rabbit_bus, settings, amqp_url):
+    """The transport's broker user may not read a core's queue, yet can see whether it is served."""
+    if not shutil.which("rabbitmqctl"):
+        pytest.skip("no rabbitmqctl to add a broker user with")
+    names = topology.Names(settings.namespace)
+    await rabbit_bus.declare(topology.for_core(names, "demo", topology.Limits()))
+
+    async def ignore(delivery):
+        delivery.ack()
+
+    await rabbit_bus.consume(names.core_queue("demo"), ignore, prefetch=1)
+    user, password = f"botwerk-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    rabbitmqctl("add_user", user, password)
+    try:
+        rabbitmqctl("set_permissions", "-p", "/", user, "^$", "^$", "^$")
+        broker = urlsplit(amqp_url)
+        url = f"amqp://{user}:{password}@{broker.hostname}:{broker.port or 5672}/"
+        weak = RabbitBus(settings.model_copy(update={"amqp_url": url}), name="weak")
+        await weak.start(timeout=10)
+        try:
+            assert await weak.consumers(names.core_queue("demo")) == 1
+            assert await weak.consumers(names.core_queue("nobody")) is None
+        finally:
+            await weak.close()
+    finally:
+        rabbitmqctl("delete_user", user)

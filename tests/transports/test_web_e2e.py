@@ -4,15 +4,20 @@ HTTP by httpx and in headless Chromium by Playwright (the ``web_mesh`` fixture).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
-from tests.support.web import WEB_DEADLINE_MS
+from botwerk.infra import topology
+from botwerk.infra.rabbit import RabbitBus
+from botwerk.infra.settings import Settings
+from tests.support.web import GHOST_GENRES, WEB_DEADLINE_MS
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -92,3 +97,74 @@ def test_a_second_server_on_the_port_stops_with_a_clear_error(web_mesh):
     assert "(in use by another program)" in said[0]
     with httpx.Client(base_url=web_mesh.url, timeout=10) as http:  # the first one serves on
         assert http.post("/api/chat", json={"text": "ping"}).json()["reply"] == "pong"
+
+
+def assert_on_screen(page: Page, selector: str) -> None:
+    """``selector``'s box lies inside the viewport, and nothing scrolls sideways."""
+    view = page.viewport_size
+    box = page.locator(selector).bounding_box()
+    assert view is not None and box is not None, selector
+    inside = (box["x"] >= 0, box["y"] >= 0, box["x"] + box["width"] <= view["width"],
+              box["y"] + box["height"] <= view["height"])  # fmt: skip
+    assert all(inside), f"{selector} at {box} is off a {view} screen"
+    assert page.evaluate("document.documentElement.scrollWidth") <= view["width"]
+
+
+def test_the_page_fits_a_phone_and_offers_genres_only_for_bots_with_some(web_url, chromium):
+    page = chromium.new_page(viewport={"width": 375, "height": 667})
+    page.goto(web_url)
+    expect(page.locator("#state")).to_have_text("connected")
+    assert_on_screen(page, "#send")
+    expect(page.locator("#genre")).to_be_hidden()  # demo has no genres
+    page.select_option("#bot", "ghost")
+    expect(page.locator("#genre")).to_be_visible()
+    expect(page.locator("#genre option")).to_have_text(["any genre", *sorted(GHOST_GENRES)])
+    assert_on_screen(page, "#send")
+    assert_on_screen(page, "#genre")
+    page.select_option("#bot", "demo")
+    expect(page.locator("#genre")).to_be_hidden()
+    page.fill("#text", "hello from a phone")
+    page.click("#send")
+    expect(page.locator(".msg.bot .text").last).to_have_text("echo: hello from a phone")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-chat-phone.png"))
+    page.close()
+
+
+def declare_core_queue(amqp_url: str, namespace: str, bot: str) -> int | None:
+    """Declare ``bot``'s core queue as a core would, but consume nothing; its consumer count.
+
+    On a thread of its own: Playwright's sync API holds this thread's event loop."""
+
+    async def declare() -> int | None:
+        names = topology.Names(namespace)
+        bus = RabbitBus(Settings.load(namespace=namespace, amqp_url=amqp_url), name="test")
+        await bus.start(timeout=10)
+        try:
+            await bus.declare(topology.for_core(names, bot, topology.Limits()))
+            return await bus.consumers(names.core_queue(bot))
+        finally:
+            await bus.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, declare()).result(timeout=30)
+
+
+def test_a_bot_whose_queue_has_no_consumer_is_refused_at_once(web_mesh, amqp_url):
+    """ghost's queue exists but no core consumes it: 503 at once, not a 504 at the deadline."""
+    assert declare_core_queue(amqp_url, web_mesh.namespace, "ghost") == 0
+    with httpx.Client(base_url=web_mesh.url, timeout=10) as http:
+        health = http.get("/healthz")
+        started = time.monotonic()
+        ghost = http.post("/api/chat", json={"text": "hi", "bot": "ghost"})
+        waited = time.monotonic() - started
+        demo = http.post("/api/chat", json={"text": "ping", "bot": "demo"})
+    assert health.status_code == 503
+    queue = topology.Names(web_mesh.namespace).core_queue("ghost")
+    assert health.json()["problems"] == [
+        f"no ghost core is running (nothing consumes {queue}): start one with `botwerk core ghost`"
+    ]  # and none for demo: its core is counted
+    assert (ghost.status_code, ghost.json()["code"]) == (503, "no_worker"), ghost.text
+    assert "The ghost bot isn't running" in ghost.json()["error"]
+    assert waited < WEB_DEADLINE_MS / 1000 / 2, waited
+    assert demo.json()["reply"] == "pong"
