@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import time
 
 import pytest
 
 from botwerk.cores.demo import DemoBot
 from botwerk.cores.runtime import Core
+from botwerk.infra import logs
 from botwerk.infra.memory import MemoryBus
 from botwerk.infra.settings import ConfigError
 from botwerk.schemas import Reply
@@ -284,3 +287,22 @@ async def test_after_a_dropped_socket_it_reconnects_and_answers(
         await bus.close()
     assert fake_slack.posts == [{"channel": "D1", "text": "pong"}]
     assert fake_slack.calls["apps.connections.open"] == 2
+
+
+async def test_at_debug_the_socket_mode_ticket_is_never_logged(
+    settings, fake_slack, slack_secrets, capsys
+):
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    logs.setup("DEBUG", "text", "transport:slack")  # as `botwerk --log-level DEBUG` does
+    try:
+        transport = SlackTransport(slack_settings(settings, api_url=fake_slack.api_url), "demo")
+        async with running(transport, RecordingGateway()):
+            await fake_slack.wait_connected()
+            await fake_slack.push(envelope(message("ping", channel="D1", channel_type="im")))
+            await eventually(lambda: fake_slack.acks, what="the envelope acked")
+    finally:
+        root.handlers[:], root.level = handlers, level
+    err = capsys.readouterr().err
+    assert "ticket=***" in err  # slack_sdk did log the URL, masked
+    assert re.findall(r"ticket=(?!\*\*\*)\S{0,40}", err) == []
