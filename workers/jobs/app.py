@@ -32,6 +32,7 @@ from celery import bootsteps
 from kombu import Consumer, Message
 
 from botwerk.infra.settings import Settings
+from botwerk.infra.topology import Names
 from botwerk.schemas import BotwerkError
 from botwerk.workers.jobs.queues import JOBS, TASK_PREFIX, base_app, queues
 from botwerk.workers.jobs.tasks import run_job
@@ -58,8 +59,7 @@ class DeadJobs(bootsteps.ConsumerStep):  # type: ignore[misc]
         self.app = parent.app
 
     def get_consumers(self, channel: Any) -> list[Any]:
-        found = queues(self.app.botwerk_settings)
-        found.all_dead(channel).declare()
+        found = queues(self.app.botwerk_settings)  # declared by `reach` before the worker ran
         return [Consumer(channel, queues=[found.dead], on_message=self.on_dead, accept=["json"])]
 
     def on_dead(self, message: Message) -> None:
@@ -78,7 +78,7 @@ def record_dead(app: Any, job: str, headers: dict[str, Any]) -> None:
     error = JobDeadLettered(
         f"dead-lettered by the broker ({reason}) after {settings.delivery_limit} deliveries: "
         f"the job stopped its trainer every time (killed, or out of memory); its message is "
-        f"in {queues(settings).all_dead.name}; read the trainers' logs, fix the cause and "
+        f"in {Names(settings.namespace).dead}; read the trainers' logs, fix the cause and "
         "submit it again"
     )
     app.backend.mark_as_failure(job, error)

@@ -22,6 +22,7 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 from botwerk.infra.settings import Settings, redact_url
+from botwerk.infra.tls import explain as explain_tls
 from botwerk.schemas import BotwerkError
 from botwerk.workers.jobs.queues import TASK_PREFIX, base_app, declare
 from botwerk.workers.jobs.records import Records
@@ -93,8 +94,9 @@ def reach(app: Any) -> None:
     except (OSError, OperationalError) as exc:
         settings: Settings = app.botwerk_settings
         raise BotwerkError(
-            f"BOTWERK_AMQP_URL={settings.amqp_url_redacted} unreachable ({exc}): start RabbitMQ "
-            "with `rabbitmq-server -detached`"
+            explain_tls(exc, settings)  # a TLS failure is no broker to start
+            or f"BOTWERK_AMQP_URL={settings.amqp_url_redacted} unreachable ({exc}): start "
+            "RabbitMQ with `rabbitmq-server -detached`"
         ) from None
 
 

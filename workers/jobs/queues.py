@@ -8,14 +8,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
 from kombu import Exchange, Queue
 
+from botwerk.infra import topology
 from botwerk.infra.registry import Registry
 from botwerk.infra.settings import Settings
+from botwerk.infra.tls import celery_ssl
 from botwerk.infra.topology import Limits, Names, work_queue
 
 JOBS = Registry("training job", "botwerk.jobs")
@@ -31,8 +34,6 @@ class Queues:
     training: Queue
     dead: Queue
     """``{ns}.training.dead``: the jobs the broker gave up on, read by :class:`DeadJobs`"""
-    all_dead: Queue
-    """``{ns}.dead``: every dead-lettered message of the namespace"""
 
 
 def queues(settings: Settings) -> Queues:
@@ -40,12 +41,11 @@ def queues(settings: Settings) -> Queues:
     name = settings.exchange("training")
     limits = Limits(settings.delivery_limit, settings.max_queue_length)
     arguments = work_queue(name, names.dlx, limits).arguments
-    dlx = Exchange(names.dlx, "topic", durable=True)
+    dlx = Exchange(names.dlx, "topic", durable=True, passive=True)  # shared: ensure_shared()
     quorum = {"x-queue-type": "quorum"}
     return Queues(
         Queue(name, Exchange(name, "topic"), routing_key=name, queue_arguments=arguments),
         Queue(f"{name}.dead", dlx, routing_key=name, queue_arguments=quorum),
-        Queue(names.dead, dlx, routing_key="#", queue_arguments=quorum),
     )
 
 
@@ -59,6 +59,7 @@ def config(settings: Settings) -> dict[str, Any]:
     training = queues(settings).training
     return {
         "broker_url": settings.amqp_url,
+        "broker_use_ssl": celery_ssl(settings),  # amqps://: the bus's CA, certificate, host check
         "broker_connection_retry_on_startup": True,
         "result_backend": settings.results_url,
         "result_backend_transport_options": {"global_keyprefix": key_prefix(settings)},
@@ -94,10 +95,46 @@ def base_app(settings: Settings) -> Any:
 
 
 def declare(app: Any) -> None:
-    """Declare the training queue and its dead-letter queues (idempotent)."""
-    found = queues(app.botwerk_settings)
+    """Declare the training queue and its dead-letter queue (idempotent), after the namespace's
+    shared exchanges and dead-letter queue, which it only creates if they are missing."""
+    settings: Settings = app.botwerk_settings
+    found = queues(settings)
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1)
+        ensure_shared(connection, Names(settings.namespace))
         channel = connection.default_channel
-        for queue in (found.all_dead, found.dead, found.training):
+        for queue in (found.dead, found.training):
             queue(channel).declare()
+
+
+def ensure_shared(connection: Any, names: Names) -> None:
+    """What :meth:`RabbitBus.declare <botwerk.infra.rabbit.RabbitBus>` does for every other role,
+    on a kombu connection: check the shared topology passively (no permission needed), and
+    declare it only if some of it is missing (which only an administrator may)."""
+    shared = topology.base(names)
+    channel = connection.channel()
+    try:
+        for item in shared:
+            if isinstance(item, topology.Exchange):
+                channel.exchange_declare(item.name, item.kind, passive=True)
+            elif isinstance(item, topology.Queue):
+                channel.queue_declare(item.name, passive=True)
+        return
+    except connection.channel_errors:
+        pass  # 404: missing, and the broker closed that channel
+    finally:
+        with contextlib.suppress(*connection.channel_errors, *connection.connection_errors):
+            channel.close()
+    channel = connection.channel()
+    try:
+        for item in shared:
+            if isinstance(item, topology.Exchange):
+                channel.exchange_declare(item.name, item.kind, durable=True, auto_delete=False)
+            elif isinstance(item, topology.Queue):
+                channel.queue_declare(
+                    item.name, durable=True, auto_delete=False, arguments=item.arguments
+                )
+            else:
+                channel.queue_bind(item.queue, item.exchange, item.routing_key)
+    finally:
+        channel.close()
