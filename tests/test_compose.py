@@ -1,29 +1,127 @@
 """docker-compose.yml, checked by reading it (no Docker engine here): every role is a valid
-`botwerk` command with valid settings, reaches the broker service, and can be scaled."""
+`botwerk` command with valid settings, reaches the broker service, and can be scaled; and the
+file is locked down (issue 13): no guest, one broker user per role that `broker-setup` creates,
+every password from the environment, every port published on the host's loopback only."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import click
+import pika
+import pika.exceptions
 import pytest
 import yaml
 
 from botwerk.cli.app import main
+from botwerk.infra import brokeradmin
 from botwerk.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+TEXT = (ROOT / "docker-compose.yml").read_text()
+COMPOSE = yaml.safe_load(TEXT)
 SERVICES = COMPOSE["services"]
 ROLES = {name: spec for name, spec in SERVICES.items() if name not in ("rabbitmq", "redis")}
+SETUP = "broker-setup"
+NO_BROKER_USER = {SETUP, "demo-models"}  # the setup connects as the administrator; demo-models
+CONNECTED = {name: spec for name, spec in ROLES.items() if name not in NO_BROKER_USER}
+NAMESPACE = "botwerk"
+
+# Compose's interpolation: $$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}.
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_]\w*))"
+)
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """``value`` as docker compose reads it with the environment ``env``."""
+
+    def one(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["name"] or match["bare"]
+        op, arg = match["op"] or "", match["arg"] or ""
+        unset = name not in env or (op.startswith(":") and not env[name])
+        if unset and op.endswith("?"):
+            raise LookupError(f"required variable {name} is missing a value: {arg}")
+        return arg if unset and op.endswith("-") else env.get(name, "")
+
+    return _VARIABLE.sub(one, value)
+
+
+def variables(value: str) -> list[re.Match[str]]:
+    return [m for m in _VARIABLE.finditer(value) if not m["escaped"]]
+
+
+def setup_transports() -> list[str]:
+    command = SERVICES[SETUP]["command"]
+    return [command[i + 1] for i, arg in enumerate(command) if arg == "--transport"]
+
+
+def created_users() -> dict[str, str]:
+    """Each user `botwerk broker setup` creates for this file's namespace and transports, and
+    the variable its password comes from."""
+    definitions = brokeradmin.render(NAMESPACE, setup_transports())
+    return {
+        user: brokeradmin.password_variable(role)
+        for role, user in brokeradmin.roles(definitions, NAMESPACE).items()
+    }
+
+
+def expected_user(command: list[str]) -> str:
+    """The broker user a role started with ``botwerk COMMAND`` must connect as."""
+    role = command[0]
+    if role == "transport":
+        return f"{NAMESPACE}-transport-{command[1]}"
+    if role in ("worker", "core", "trainer"):
+        return f"{NAMESPACE}-{role}"
+    raise AssertionError(f"no broker user is planned for `botwerk {' '.join(command)}`")
+
+
+def resolved(value: str) -> str:
+    """``value`` with each variable replaced by ``__NAME__``: what is written around them."""
+    return interpolate(value, {m["name"] or m["bare"]: f"__{m['name'] or m['bare']}__"
+                               for m in variables(value)})  # fmt: skip
+
+
+def amqp_url(name: str) -> SplitResult:
+    return urlsplit(resolved(CONNECTED[name]["environment"]["BOTWERK_AMQP_URL"]))
+
+
+def strings(node: Any) -> list[str]:
+    """Every key and value of the file that docker compose interpolates (not the comments)."""
+    if isinstance(node, dict):
+        return [text for key, value in node.items() for text in [str(key), *strings(value)]]
+    if isinstance(node, list):
+        return [text for item in node for text in strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+VALUES = "\n".join(strings(COMPOSE))
+
+
+def published_ports() -> list[tuple[str, Any]]:
+    return [(name, port) for name, spec in SERVICES.items() for port in spec.get("ports", [])]
+
+
+# What the demo mesh is made of.
 
 
 def test_broker_has_the_dashboard_and_a_healthcheck():
     broker = SERVICES["rabbitmq"]
     assert broker["image"].startswith("rabbitmq:3.10-management")
-    assert "15672:15672" in broker["ports"] and "5672:5672" in broker["ports"]
+    targets = {port.rsplit(":", 1)[-1] for port in broker["ports"]}
+    assert targets == {"5672", "15672"}
     assert "rabbitmq-diagnostics" in broker["healthcheck"]["test"]
 
 
@@ -40,6 +138,7 @@ def test_the_roles_of_the_demo_mesh_are_all_there():
     assert {("worker", "echo"), ("core", "demo"), ("transport", "console")} <= commands
     assert {("worker", "charrnn"), ("worker", "word2vec"), ("worker", "chat")} <= commands
     assert {("core", "billybard"), ("core", "annalogue"), ("core", "moviebot")} <= commands
+    assert ("broker", "setup") in commands
 
 
 @pytest.mark.parametrize("name", sorted(ROLES))
@@ -49,23 +148,30 @@ def test_each_role_is_a_valid_botwerk_command(name):
     command = main.get_command(context, args[0])
     assert command is not None, f"{name}: no botwerk command {args[0]!r}"
     try:
-        command.make_context(args[0], list(args[1:]), parent=context)
+        sub = command.make_context(args[0], list(args[1:]), parent=context)
+        if isinstance(command, click.Group) and len(args) > 1:
+            leaf = command.get_command(sub, args[1])
+            assert leaf is not None, f"{name}: no botwerk command {' '.join(args[:2])!r}"
+            leaf.make_context(args[1], list(args[2:]), parent=sub)
     except click.UsageError as exc:
         pytest.fail(f"{name}: {' '.join(args)}: {exc}")
 
 
-@pytest.mark.parametrize("name", sorted(ROLES))
-def test_each_role_reaches_the_broker_service_and_waits_for_it(name):
-    spec = ROLES[name]
+@pytest.mark.parametrize("name", sorted(CONNECTED))
+def test_each_role_reaches_the_broker_service_and_waits_for_its_user(name):
+    spec = CONNECTED[name]
     assert "@rabbitmq:5672" in spec["environment"]["BOTWERK_AMQP_URL"]
     assert spec["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert spec["depends_on"][SETUP]["condition"] == "service_completed_successfully"
     assert "container_name" not in spec, "a fixed container name prevents --scale"
     assert spec["build"] == "."
 
 
 @pytest.mark.parametrize("name", sorted(ROLES))
 def test_each_role_environment_is_valid_settings(name):
-    env = ROLES[name]["environment"]
+    env = dict(ROLES[name]["environment"])
+    if name == SETUP:  # the passwords it gives the users, read by `botwerk broker setup`
+        env = {key: value for key, value in env.items() if not key.endswith(("_PASSWORD", "_USER"))}
     fields = {f"BOTWERK_{field.upper()}": field for field in Settings.model_fields}
     unknown = set(env) - set(fields)
     assert not unknown, f"{name}: not Botwerk settings: {unknown}"
@@ -74,6 +180,13 @@ def test_each_role_environment_is_valid_settings(name):
         if Settings.model_fields[field].annotation == dict[str, dict[str, Any]]:
             values[field] = json.loads(value)
     Settings.load(**values)
+
+
+def test_the_web_chat_listens_on_every_interface_of_its_container_only():
+    web = SERVICES["web"]
+    options = json.loads(web["environment"]["BOTWERK_TRANSPORTS"])["web"]
+    assert options["host"] == "0.0.0.0"  # inside the container; the host publishes it (below)
+    assert [port.rsplit(":", 1)[-1] for port in web["ports"]] == [str(options["port"])]
 
 
 def test_the_image_installs_the_project_without_pulling_an_unpinned_torch():
@@ -88,3 +201,183 @@ def test_the_image_copies_every_folder_the_package_is_made_of():
     folders = ["botwerk", *(p.name for p in (ROOT / "botwerk").iterdir() if p.is_symlink())]
     for folder in folders:
         assert f"COPY {folder} {folder}" in dockerfile, f"the image lacks {folder}/"
+
+
+# Locked down (issue 13).
+
+
+def test_no_guest_anywhere():
+    assert "guest" not in TEXT.lower(), "guest is an administrator: use the role users"
+
+
+def test_the_broker_administrator_comes_from_the_environment():
+    env = SERVICES["rabbitmq"]["environment"]
+    assert variables(env["RABBITMQ_DEFAULT_USER"]), "the administrator's name: from the env"
+    (password,) = variables(env["RABBITMQ_DEFAULT_PASS"])
+    assert password["op"] == ":?", "no default administrator password: compose must refuse"
+
+
+def test_every_published_port_binds_the_hosts_loopback_unless_the_user_says_otherwise():
+    assert published_ports()
+    for name, port in published_ports():
+        assert isinstance(port, str), f"{name}: write ports as HOST_IP:HOST_PORT:PORT"
+        host = interpolate(port, {}).rsplit(":", 2)
+        assert len(host) == 3 and host[0] == "127.0.0.1", f"{name}: {port} is not on loopback"
+        chosen = interpolate(port, {m["name"]: "192.0.2.1" for m in variables(port)})
+        assert chosen.startswith("192.0.2.1:"), f"{name}: {port}: a variable should choose it"
+
+
+@pytest.mark.parametrize("name", sorted(CONNECTED))
+def test_each_role_connects_as_its_own_user_which_broker_setup_creates(name):
+    url = amqp_url(name)
+    assert url.username == expected_user(CONNECTED[name]["command"]), name
+    assert url.username in created_users(), f"{name}: `broker setup` creates no {url.username}"
+
+
+@pytest.mark.parametrize("name", sorted(CONNECTED))
+def test_each_role_password_is_the_one_broker_setup_gives_its_user(name):
+    written = CONNECTED[name]["environment"]["BOTWERK_AMQP_URL"]
+    (password,) = variables(written)
+    assert amqp_url(name).password == f"__{password['name']}__", f"{name}: the password not all"
+    assert password["op"] == ":?", f"{name}: compose must refuse to start without the password"
+    variable = created_users()[amqp_url(name).username or ""]
+    given = SERVICES[SETUP]["environment"][variable]  # what broker setup sets it to
+    assert [m["name"] for m in variables(given)] == [password["name"]], name
+
+
+def test_broker_setup_gives_every_user_it_creates_a_password_from_the_environment():
+    env = SERVICES[SETUP]["environment"]
+    for user, variable in created_users().items():
+        assert variable in env, f"{SETUP}: no {variable}: {user} would get a random password"
+        (given,) = variables(env[variable])
+        assert given.group(0) == env[variable] and given["op"] == ":?", f"{SETUP}: {variable}"
+
+
+def test_broker_setup_runs_once_the_broker_answers_and_then_exits():
+    setup = SERVICES[SETUP]
+    assert setup["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert setup["restart"] == "no"
+    assert "@" not in json.dumps(setup["environment"]), "the admin password not in a URL: logs"
+
+
+def test_what_needs_no_role_user_gets_none():
+    for name in NO_BROKER_USER:  # demo-models only writes the store; setup uses the HTTP API
+        assert "BOTWERK_AMQP_URL" not in SERVICES[name]["environment"], name
+
+
+def test_no_password_is_written_in_the_file():
+    secret = re.compile(r"PASS|PASSWORD|SECRET|TOKEN|KEY", re.I)
+    for name, spec in SERVICES.items():
+        for key, value in (spec.get("environment") or {}).items():
+            value = str(value)
+            if secret.search(key):
+                refs = variables(value)
+                assert len(refs) == 1 and refs[0].group(0) == value, f"{name}: {key} is written"
+                assert refs[0]["op"] == ":?", f"{name}: {key} has a default"
+            password = urlsplit(resolved(value)).password if "://" in value else None
+            if password is not None:
+                assert re.fullmatch(r"__\w+__", password), f"{name}: {key} has a password"
+
+
+def test_env_example_names_every_variable_and_holds_no_secret():
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z_][A-Z0-9_]*)=", example, flags=re.M))
+    used = {m["name"] or m["bare"] for m in variables(VALUES)}
+    assert used <= listed, f".env.example lacks {sorted(used - listed)}"
+    for key, value in re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", example, flags=re.M):
+        assert not (key.endswith("PASSWORD") and value), f".env.example gives {key} a value"
+
+
+def test_the_compose_file_needs_every_password_and_nothing_else():
+    passwords = {m["name"] for m in variables(VALUES) if m["name"] and m["op"] == ":?"}
+    assert passwords and all(name.endswith("_PASSWORD") for name in passwords), passwords
+    env = {name: "s3cret" for name in passwords}
+    interpolate(VALUES, env)  # no error: the passwords are all compose needs
+    for name in passwords:
+        with pytest.raises(LookupError, match=name):
+            interpolate(VALUES, {k: v for k, v in env.items() if k != name})
+
+
+def test_dot_env_is_git_ignored():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT, check=False)
+    assert ignored.returncode == 0, ".env holds the passwords: add it to .gitignore"
+    example = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=ROOT, check=False)
+    assert example.returncode == 1, ".env.example is the template: it must not be ignored"
+
+
+# The file's wiring against a real broker: what broker-setup is given sets up every role's user.
+
+
+def compose_env(passwords: dict[str, str], environment: dict[str, str]) -> dict[str, str]:
+    """A service's ``environment`` as its container sees it, given the .env ``passwords``."""
+    return {key: interpolate(str(value), passwords) for key, value in environment.items()}
+
+
+def broker_setup(node: Any, env: dict[str, str], *args: str) -> str:
+    """Run the broker-setup service's command as compose would, against ``node``."""
+    env = env | {"BOTWERK_MANAGEMENT_URL": node.management_url.replace("guest:guest@", "")}
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("BOTWERK_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "botwerk", *SERVICES[SETUP]["command"], *args],
+        env=inherited | env, cwd=node.root, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+def on_node(node: Any, url: str) -> str:
+    """A role's URL from the file, pointed at ``node`` instead of the rabbitmq service."""
+    return url.replace("@rabbitmq:5672/", f"@127.0.0.1:{urlsplit(node.url).port}/")
+
+
+def connected(url: str) -> pika.BlockingConnection:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    for exchange in ("inbound", "replies", "dlx"):  # made by broker-setup; passive: no right
+        channel.exchange_declare(f"{NAMESPACE}.{exchange}", passive=True)
+    return connection
+
+
+def closed_by_broker(connection: pika.BlockingConnection, within_s: float = 5.0) -> bool:
+    for _ in range(int(within_s / 0.1)):
+        try:
+            connection.process_data_events(time_limit=0.1)
+        except pika.exceptions.ConnectionClosedByBroker:
+            return True
+    return False
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_broker_setup_as_the_file_runs_it_lets_every_role_in_and_rotates(request, tmp_path_factory):
+    from tests.infra.test_permissions import managed_node
+
+    node = managed_node(request, tmp_path_factory)
+    passwords = {name: secrets.token_hex(8) for name in created_users().values()}
+    admin = {"BOTWERK_ADMIN_USER": "guest", "BOTWERK_ADMIN_PASSWORD": "guest"}  # the node's
+    env = compose_env(passwords | admin, SERVICES[SETUP]["environment"])
+    printed = broker_setup(node, env)
+    assert not any(password in printed for password in passwords.values()), "printed a password"
+    for name in sorted(CONNECTED):
+        url = compose_env(passwords, CONNECTED[name]["environment"])["BOTWERK_AMQP_URL"]
+        connected(on_node(node, url)).close()
+
+    # docs/security.md, rotating the core's password with the passwords in .env:
+    old_url = on_node(node, compose_env(passwords, CONNECTED["core-demo"]["environment"])[
+        "BOTWERK_AMQP_URL"])  # fmt: skip
+    holder = connected(old_url)  # a connection made with the old password (a leaked one, say)
+    passwords["BOTWERK_CORE_PASSWORD"] = secrets.token_hex(8)  # 1. a new one in .env, setup again
+    env["BOTWERK_CORE_PASSWORD"] = passwords["BOTWERK_CORE_PASSWORD"]
+    broker_setup(node, env)
+    with pytest.raises(pika.exceptions.AMQPConnectionError):
+        connected(old_url)
+    new_url = compose_env(passwords, CONNECTED["core-demo"]["environment"])["BOTWERK_AMQP_URL"]
+    rolled = connected(on_node(node, new_url))  # 2. the role's processes, rolled
+    assert holder.is_open  # RabbitMQ checks a password only when a connection opens, so:
+    node.ctl("close_all_user_connections", f"{NAMESPACE}-core", "password rotated")  # 3.
+    assert closed_by_broker(holder)
+    assert closed_by_broker(rolled)  # every process of the role reconnects, with...
+    connected(on_node(node, new_url)).close()  # ...the new password
