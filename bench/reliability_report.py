@@ -58,6 +58,16 @@ ROWS: list[tuple[str, str, str]] = [
         "memory alarm on the broker for 30 s under 20 req/s",
         "no confirms, give up when blocked",
     ),
+    (
+        "hostile_deadline",
+        "5 inbound deadlines eleven years ahead among 300 good requests",
+        "no deadline bound, no TTL guard, a refused publish drops the connection",
+    ),
+    (
+        "worker_frozen",
+        "one of two workers frozen (SIGSTOP) 14 s on a 2 s heartbeat, then resumed",
+        "a dead channel's deliveries finished and dead-lettered",
+    ),
 ]
 
 
@@ -88,6 +98,9 @@ def measured(key: str, row: dict[str, Any]) -> str:
         f"{get('processed_after_expiry')}; dead-lettered {get('dead_lettered')}; lost {get('lost')}",
         "burst": f"busy {get('busy')}, answered {get('answered')}, lost {get('lost')}",
         "memory_alarm": f"{ledger}; slowest reply {get('slowest_reply_s')} s",
+        "hostile_deadline": f"core reconnects {get('core_reconnects')}; {ledger}",
+        "worker_frozen": f"answered requests dead-lettered {get('dead_letters_of_answered')}; "
+        f"{get('dropped_on_resume')} drop(s) logged on resume; {ledger}",
     }
     return extra[key]
 
@@ -109,6 +122,10 @@ def negative(key: str, row: dict[str, Any]) -> str:
         "deadline": f"processed after expiry {get('negative_processed_after_expiry')}",
         "burst": f"lost {get('negative_lost')}, busy {get('negative_busy')}",
         "memory_alarm": f"lost {get('negative_lost')}",
+        "hostile_deadline": f"core reconnects {get('negative_reconnects')}, answered "
+        f"{get('negative_answered')}/300",
+        "worker_frozen": "answered requests dead-lettered "
+        f"{get('negative_dead_letters_of_answered')}",
     }[key]
 
 

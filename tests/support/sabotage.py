@@ -159,6 +159,41 @@ def ignore_deadlines(patch: Patch) -> None:
 
 
 @sabotage
+def keep_dead_deliveries(patch: Patch) -> None:
+    """Finish the handlers of a channel that died, and dead-letter what they held."""
+    from botwerk.infra.amqp import Consumer
+
+    def lost(self: Consumer, why: str) -> None:
+        if self.active:
+            self.on_lost(self, why)
+
+    patch(Consumer, "_lost", lost)
+    patch(Delivery, "live", property(lambda self: True))
+
+
+@sabotage
+def unbounded_deadlines(patch: Patch) -> None:
+    """Take any deadline from the wire and publish any time to live, one channel for all."""
+    from botwerk.infra import amqp, responder
+
+    patch(responder, "MAX_DEADLINE_MS", 2**62)
+    patch(amqp, "MAX_EXPIRATION_MS", 2**62)
+    no_isolation(patch)
+
+
+def no_isolation(patch: Patch) -> None:
+    """A publish channel the broker closes takes the connection, and all it holds, with it."""
+    original = RabbitBus._on_publisher_lost
+
+    def on_publisher_lost(self: RabbitBus, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+
+    patch(RabbitBus, "_on_publisher_lost", on_publisher_lost)
+
+
+@sabotage
 def drop_oldest(patch: Patch) -> None:
     """Bounded work queues that silently drop their oldest message when full."""
     original = topology.work_queue
