@@ -111,7 +111,8 @@ async def test_a_bus_over_amqps_publishes_and_consumes_verifying_the_test_ca(
     bus = RabbitBus(_on(settings, tls_node.tls_url, ca=pki.ca), name="tls without a certificate")
     await bus.start(timeout=10)
     try:  # TLS indeed, and no client certificate needed
-        assert _tls_connections(tls_node) == [["true", ""]]
+        # the round trip's closed connection may still be listed: every one is TLS, no cert
+        assert {tuple(row) for row in _tls_connections(tls_node)} == {("true", "")}
     finally:
         await bus.close()
 
@@ -146,7 +147,8 @@ async def test_a_broker_requiring_a_client_certificate_takes_ours(strict_node, p
     bus = RabbitBus(_on(settings, strict_node.tls_url, **tls), name="tls with a certificate")
     await bus.start(timeout=10)
     try:  # the broker sees a TLS connection with our client certificate
-        assert _tls_connections(strict_node) == [["true", "CN=botwerk-test-client"]]
+        seen = {tuple(row) for row in _tls_connections(strict_node)}
+        assert seen == {("true", "CN=botwerk-test-client")}
     finally:
         await bus.close()
     await _round_trip(_on(settings, strict_node.tls_url, **tls))
