@@ -1,18 +1,20 @@
 """Annalogue: answers questions about words in plain language, through the word2vec model.
 
-Talking to it::
+Talking to it (replies of the demo vectors, GloVe 6B 50d; a test asks each one)::
 
-    you: king - man + woman               annalogue: king - man + woman = queen (71%).
-    you: paris : france :: tokyo : ?      annalogue: paris is to france as tokyo is to japan (78%).
-    you: what is the capital of germany   annalogue: The capital of germany is berlin (75%).
-    you: cat vs dog                       annalogue: cat and dog are 76% similar: closely related.
-    you: which doesn't belong: a, b, c    annalogue: The odd one out is c (only 9% like the rest).
+    you: king - man + woman              annalogue: king - man + woman = queen (85%).
+    you: paris : france :: tokyo : ?     annalogue: paris is to france as tokyo is to japan (92%).
+    you: what is the capital of germany  annalogue: The capital of germany is berlin (92%).
+    you: cat vs dog                      annalogue: cat and dog are 92% similar: closely related.
+    you: odd one out: cat, dog, car      annalogue: The odd one out is car (only 41% like the rest).
 
 :mod:`botwerk.cores.annalogue_parse` reads the message (every pattern and its limits are
-listed there); this module asks the model and words the answer. Scores are the model's cosine
-similarities shown as percentages. When the best one is below :data:`SURE_AT`, or the second
-best is within :data:`CLOSE` of it, the reply hedges and lists alternatives:
-"probably X (52%), or maybe Y (50%), Z (47%)". A missing model or a timeout raises
+listed there); this module asks the model and words the answer. Scores are cosine
+similarities shown as true percentages, clipped to 0-100% (an analogy's is its answer's
+cosine to b - a + c: see ``Vectors.analogy``). When the best one is below :data:`SURE_AT`, or
+a runner-up is within :data:`CLOSE` of it or above it, the reply hedges and lists
+alternatives: "probably X (52%), or maybe Y (50%), Z (47%)". Vectors that keep no counts
+(GloVe) answer "how common" with a rank only. A missing model or a timeout raises
 RemoteError, which the core turns into a sentence. Options, in botwerk.toml::
 
     [bots.annalogue]
@@ -59,7 +61,7 @@ I answer questions about words, from what word2vec learned. Try:
 - `what is the capital of germany`: I know {", ".join(RELATIONS)}
 - `cat vs dog` or `how similar are cat and dog`: how alike two words are
 - `which doesn't belong: apple, banana, car`: the odd one out (commas for multi-word terms)
-- `how common is cat`: how often I saw a word"""
+- `how common is cat`: how common a word is"""
 NOT_UNDERSTOOD = (
     "I didn't understand that. Try `king - man + woman`, `paris : france :: tokyo : ?` or `help`."
 )
@@ -78,6 +80,7 @@ RELATION_GUESS = (
 SIMILARITY = "{x} and {y} are {percent} similar: {verdict}."
 ODD_ONE_OUT = "The odd one out is {answer}."
 FREQUENCY = "I saw {term} {count:,} times; it is the {rank} most common word I know."
+FREQUENCY_RANK = "{term} is the {rank} most common word I know (my vectors keep no counts)."
 SCORED = "{term} ({percent})"
 ODD_SCORED = "{term} (only {percent} like the rest)"
 HEDGED = "probably {best}, or maybe {others}"
@@ -85,8 +88,11 @@ HEDGED = "probably {best}, or maybe {others}"
 VERDICTS = ((0.7, "closely related"), (0.4, "related"), (0.15, "loosely related"))
 UNRELATED = "hardly related"
 
-SURE_AT = 0.5  # a best score below this is a guess
-CLOSE = 0.05  # a runner-up this close to the best makes the best a guess
+# Set on GloVe 6B 50d, the demo vectors, whose cosines run high: right analogy answers score
+# 0.8-0.95 and clear the runner-up by 0.06-0.14; nonsense ones ("car : apple :: dog") score
+# 0.5-0.75, often with a runner-up above them (an analogy ranks by 3CosMul, shows a cosine).
+SURE_AT = 0.7  # a best score below this is a guess
+CLOSE = 0.05  # a runner-up this close to the best, or above it, makes the best a guess
 ALTERNATIVES = 2  # guesses listed after a hedged best
 FEWEST, MOST = WORDS["odd_one_out"]  # terms the model compares at once
 
@@ -172,7 +178,9 @@ def best_guess(scored: list[tuple[str, float]], shape: str = SCORED, lowest: boo
     (term, score), rest = scored[0], scored[1:]
     best = shape.format(term=term, percent=percent(score))
     confident = lowest or score >= SURE_AT
-    if confident and (not rest or abs(score - rest[0][1]) >= CLOSE):
+    runners_up = [other for _, other in rest]
+    margin = (min(runners_up) - score if lowest else score - max(runners_up)) if rest else CLOSE
+    if confident and margin >= CLOSE:
         return best
     others = listing(rest[:ALTERNATIVES]) if rest else ""
     return HEDGED.format(best=best, others=others) if others else f"probably {best}"
@@ -203,9 +211,12 @@ def similarity(query: Similarity, cosine: float) -> str:
 
 
 def frequency(query: Frequency, rows: list[Row]) -> str:
+    """Count and rank; imported vectors (GloVe) have a count of 0, "unknown": rank only."""
     if not rows:
         return NO_ANSWER
     _, count, rank = rows[0]
+    if not int(count):
+        return FREQUENCY_RANK.format(term=query.term, rank=ordinal(int(rank)))
     return FREQUENCY.format(term=query.term, count=int(count), rank=ordinal(int(rank)))
 
 
@@ -222,7 +233,8 @@ def listing(scored: list[tuple[str, float]]) -> str:
 
 
 def percent(score: float) -> str:
-    return f"{round(score * 100)}%"
+    """A cosine as a true percentage: clipped to 0-100% (a negative cosine shows as 0%)."""
+    return f"{round(min(max(score, 0.0), 1.0) * 100)}%"
 
 
 def show(key: str) -> str:

@@ -16,7 +16,8 @@ out). Build one with the constructor of its kind (:meth:`~Word2VecInput.most_sim
 op             reads                    outputs, besides ``unknown`` and ``resolved``
 =============  =======================  ===================================================
 most_similar   positive, negative, topn ``results``: ``[[term, cosine], ...]`` best first
-analogy        words: [a, b, c], topn   ``results``: a is to b as c is to ... (3CosMul)
+analogy        words: [a, b, c], topn   ``results``: ``[[term, cosine to b - a + c]]``, in
+                                        3CosMul's order (a is to b as c is to ...)
 similarity     words: [x, y]            ``similarity``: cosine
 odd_one_out    words: 3 to 100          ``word``, ``scores``: ``[[term, mean cosine to the rest]]``
 frequency      words: 1 to 100          ``results``: ``[[term, count, rank]]`` (count 0: unknown)

@@ -32,7 +32,8 @@ def plain_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("plain-venv")
     venv.EnvBuilder(with_pip=True).create(where)
     python = where / "bin" / "python"
-    install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+               "--no-compile"]  # fmt: skip
     done = subprocess.run([*install, PYTEST, str(ROOT)], capture_output=True, text=True,
                           timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -40,6 +41,7 @@ def plain_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the first to use plain_env: a whole install, GloVe's 76 MB included
 def test_an_outside_test_suite_collects_and_runs_with_the_plugin(plain_env, tmp_path):
     (tmp_path / "test_outside.py").write_text(OUTSIDE_TEST)
     collected = subprocess.run([str(plain_env), "-m", "pytest", "--co", "-q"], cwd=tmp_path,
@@ -52,6 +54,7 @@ def test_an_outside_test_suite_collects_and_runs_with_the_plugin(plain_env, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_install_adds_only_botwerk_to_site_packages(plain_env, tmp_path):
     listing = subprocess.run(
         [str(plain_env), "-c", "import botwerk; print(botwerk.__file__)"],

@@ -2,6 +2,7 @@
 
     botwerk train word2vec wiki.txt --name wiki-vectors --phrases
     botwerk models import GoogleNews-vectors-negative300.bin --kind word2vec --name news
+    botwerk models import glove-6b-50d                     # GloVe, from its package
     botwerk similar news king --negative man --positive woman
     botwerk train word2vec s3://corpora/wiki.txt --name wiki-vectors --submit   # a job
 
@@ -69,20 +70,38 @@ def fit(settings: Settings, name: str, corpus: str, options: dict[str, Any], *,
 
 
 @click.command("import")
-@click.argument("file", type=EXISTING)
-@click.option("--kind", type=click.Choice(["word2vec"]), required=True)
-@click.option("--name", required=True)
+@click.argument("file")
+@click.option("--kind", type=click.Choice(["word2vec"]), help="Required for a FILE.")
+@click.option("--name", help="Store it under this name  [default: a source's own name]")
 @click.option("--binary/--text", default=None, help="The file's format  [default: detect]")
 @click.option("--limit", type=int, help="Keep only the first N (most frequent) words.")
 @friendly
-def import_model(file: Path, kind: str, name: str, binary: bool | None, limit: int | None) -> None:
-    """Store pre-trained vectors in word2vec text or binary format (GoogleNews-style)."""
+def import_model(
+    file: str, kind: str | None, name: str | None, binary: bool | None, limit: int | None
+) -> None:
+    """Store pre-trained vectors: a FILE in word2vec text or binary format (GoogleNews-style),
+    or a named source that ships in a package (glove-6b-50d: GloVe 6B, 400k words x 50)."""
+    from botwerk.workers.word2vec.glove import SOURCES
     from botwerk.workers.word2vec.train import import_vectors
 
     settings = command_settings()
+    path = Path(file)
+    source = None if path.exists() else SOURCES.get(file)
+    if source is None and not path.exists():
+        known = ", ".join(SOURCES)
+        raise click.BadParameter(f"{file!r} is neither a file nor a known source ({known})",
+                                 param_hint="FILE")  # fmt: skip
+    if source is None and (kind is None or name is None):
+        raise click.UsageError(f"a FILE needs --kind word2vec and --name NAME: {file}")
+    if source is not None and binary is not None:
+        raise click.UsageError(f"--binary/--text are for files; {file} is a named source")
     with tempfile.TemporaryDirectory() as out:
-        result = import_vectors(file, Path(out), binary=binary, limit=limit)
-        publish(settings, name, kind, result, file.name)
+        if source is not None:
+            result = source.importer(Path(out), limit=limit)
+            publish(settings, name or file, kind or "word2vec", result, source.corpus)
+        else:
+            result = import_vectors(path, Path(out), binary=binary, limit=limit)
+            publish(settings, str(name), str(kind), result, path.name)
 
 
 @click.command()

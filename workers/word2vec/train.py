@@ -15,7 +15,10 @@ epoch: a restartable iterable, never held in memory. With ``phrases=True``, gens
 ("new york" -> ``new_york``), as in the GoogleNews vectors.
 
 The folder holds the vectors as :mod:`botwerk.workers.word2vec.model` describes; nothing is
-pickled.
+pickled. Trained and imported vectors alike record ``analogy_accuracy`` in their metrics (the
+share of :mod:`~botwerk.workers.word2vec.analogies`' 20 analogies answered right), and every
+import, of a file or of GloVe (:mod:`~botwerk.workers.word2vec.glove`), ends in
+:func:`store_imported`.
 
 Limits: runs reproduce exactly only with ``workers=1`` (thread scheduling otherwise reorders
 updates). The training loss is gensim's figure for the last epoch, only with
@@ -28,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
@@ -37,8 +41,9 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from botwerk.workers.corpora.text import Sentences
 from botwerk.workers.store import TrainResult
+from botwerk.workers.word2vec.analogies import accuracy
 from botwerk.workers.word2vec.config import Word2VecConfig
-from botwerk.workers.word2vec.model import save_folder
+from botwerk.workers.word2vec.model import Vectors, save_folder
 
 
 class PhrasedSentences:
@@ -109,6 +114,7 @@ def _metrics(
         "sentences": float(model.corpus_count),
         "corpus_words": float(model.corpus_total_words),
         "words_trained": float(trained),
+        "analogy_accuracy": accuracy(Vectors(model.wv)),
         "seconds": round(seconds, 3),
     }
     if model.compute_loss and losses:
@@ -135,13 +141,27 @@ def import_vectors(
     kv = KeyedVectors.load_word2vec_format(
         str(file), binary=binary, limit=limit, unicode_errors="replace"
     )
+    return store_imported(kv, out, {"imported": file.name, "binary": binary, "limit": limit},
+                          started=started)  # fmt: skip
+
+
+def store_imported(
+    kv: KeyedVectors, out: Path, config: dict[str, Any], *, started: float
+) -> TrainResult:
+    """Vectors trained elsewhere -> ``out``: the one path of every import (files, GloVe).
+
+    They carry no counts (stored as 0). The metrics say what they are and how good:
+    ``analogy_accuracy`` on :data:`~.analogies.ANALOGIES`, as for trained vectors;
+    ``seconds`` counts from ``started`` (a ``time.perf_counter()``), reading included.
+    """
     save_folder(kv, out, counts=[0] * len(kv.index_to_key))
     metrics = {
         "vocab_size": float(len(kv.index_to_key)),
         "vector_size": float(kv.vector_size),
-        "seconds": round(time.perf_counter() - started, 3),
+        "analogy_accuracy": accuracy(Vectors(kv)),
     }
-    return TrainResult(out, metrics, {"imported": file.name, "binary": binary, "limit": limit})
+    metrics["seconds"] = round(time.perf_counter() - started, 3)
+    return TrainResult(out, metrics, config)
 
 
 def is_binary_word2vec(file: Path) -> bool:
