@@ -113,7 +113,7 @@ class Context:
         a model with no contract: ``await ctx.infer("mine", text="hi")`` gives the outputs map.
         """
         if self.rpc is None:
-            raise RemoteError("no_worker", f"no bus to reach {model!r}")
+            raise RemoteError("no_worker", f"no bus to reach {model!r}", target=model)
         sent = request.to_inputs() if request is not None else inputs
         deadline = self.deadline_ms - DEADLINE_MARGIN_MS
         reply = await self.rpc.infer(model, sent, deadline_ms=deadline)
@@ -166,7 +166,9 @@ class Bot:
         """Middleware in order, then the matching handler; the reply text.
 
         A room message that does not mention the bot gets ``""`` at once; a mention is
-        removed from ``ctx.message.text`` before anything else sees it.
+        removed from ``ctx.message.text`` before anything else sees it. A blank message
+        (``""``, spaces, or a mention alone) is never answered with silence: the bot's own
+        sentence, else :data:`~botwerk.infra.messages.EMPTY`.
         """
         mentioned, text = strip_mention(ctx.message.text, self.name)
         if not (ctx.message.direct or mentioned):
@@ -176,7 +178,8 @@ class Bot:
         handler = self._route(ctx)
         for middleware in reversed(self.middleware):
             handler = _chain(middleware, handler)
-        return await handler(ctx)
+        answer = await handler(ctx)
+        return answer if answer.strip() or text.strip() else messages.EMPTY
 
     def _route(self, ctx: Context) -> Handler:
         word, _, rest = ctx.message.text.strip().partition(" ")

@@ -13,6 +13,8 @@ from __future__ import annotations
 from botwerk.cores.bot import Bot, Context, command, fallback
 from botwerk.schemas.models.echo import MAX_DELAY_MS, EchoInput
 
+SAY_SOMETHING = "Say something and I'll echo it back; `help` lists my commands."
+
 
 class DemoBot(Bot):
     name = "demo"
@@ -44,5 +46,7 @@ class DemoBot(Bot):
 
     @fallback
     async def echo(self, ctx: Context) -> str:
+        if not ctx.args:  # a blank message: nothing to echo, so say what to do
+            return SAY_SOMETHING
         outputs = await ctx.infer("echo", EchoInput(text=ctx.args))
         return f"echo: {outputs.text}"

@@ -9,6 +9,13 @@ due and exits, so ``printf 'hello\\nping\\n' | botwerk up`` is a scriptable chat
 as ``<bot>> text``; an error reply as ``<bot>! text``. Where the console may talk to several
 bots (``botwerk up`` runs a few), a line starting ``@name`` goes to that bot, and ``/bot name``
 makes it the one plain lines go to.
+
+The console answers a few lines itself, without asking any bot: a blank line (with what you
+can do), ``@name`` for a bot that is not there (with the bots that are; a console has no
+people to mention, so ``@`` first always means a bot), and ``/bot``. ``help`` (or ``?``) alone
+asks every bot for its help, each reply labelled by its bot as usual; ``help NAME`` asks that
+bot only, as ``@NAME help`` does. Limit: replies print as they arrive, so the helps of
+several bots come in no fixed order.
 """
 
 from __future__ import annotations
@@ -24,6 +31,21 @@ from botwerk.schemas import Reply, User
 
 from .base import Gateway
 
+# What the console itself says, in one place.
+EMPTY_LINE = "Type a message for {bot}, `help` to see what you can ask, or Ctrl-D to leave."
+HELP_OF_ALL = (
+    "What each bot understands (`help NAME` for one; plain lines go to {bot}, "
+    "`/bot NAME` switches):"
+)
+NO_SUCH_BOT = "No bot {name!r} here; there are: {bots}."
+NOW_CHATTING = "Now chatting with {bot}."
+GREETING_ONE = "Chatting with {bot}. Type `help`, or Ctrl-D to leave."
+GREETING_MANY = (
+    "Chatting with {bot}; also here: {others}. Type `help` to see what each bot understands; "
+    "start a line with @{other} to ask another bot, or `/bot {other}` to switch. Ctrl-D leaves."
+)
+HELP_WORDS = frozenset({"help", "?"})
+
 # Sections, in the same order in every transport module:
 # 1. platform event -> envelope (pure); 2. reply -> platform call (pure); 3. the transport.
 
@@ -37,9 +59,35 @@ def parse_line(line: str) -> str | None:
 
 def addressed(text: str, bots: tuple[str, ...]) -> str | None:
     """The bot a message names with a leading ``@name`` (one of ``bots``), else None."""
+    name = mentioned(text)
+    return name if name in bots else None
+
+
+def mentioned(text: str) -> str | None:
+    """The name after a leading ``@`` (lower case, any ``:`` or ``,`` after it dropped).
+
+    >>> mentioned("@Nobody: hi"), mentioned("@ hi"), mentioned("mail @demo")
+    ('nobody', None, None)
+    """
     first = text.split(maxsplit=1)[0]
     name = first.removeprefix("@").rstrip(":,").lower()
-    return name if first.startswith("@") and name in bots else None
+    return name if first.startswith("@") and name else None
+
+
+def asked_help(text: str, bots: tuple[str, ...]) -> tuple[str, ...]:
+    """The bots whose help a line asks for: all for ``help`` alone, one for ``help NAME``.
+
+    >>> asked_help("help", ("billybard", "demo")), asked_help("? demo", ("billybard", "demo"))
+    (('billybard', 'demo'), ('demo',))
+    >>> asked_help("help me", ("billybard", "demo"))   # not a bot's name: the bot's to read
+    ()
+    """
+    word, _, name = text.lower().partition(" ")
+    if word not in HELP_WORDS:
+        return ()
+    if not name.strip():
+        return bots
+    return (name.strip(),) if name.strip() in bots else ()
 
 
 # 2. Reply -> platform call.
@@ -83,11 +131,25 @@ class ConsoleTransport:
             text = parse_line(line)
             if text in self.QUIT:
                 break
-            if text is not None and not self._switch(text, gateway.bots):
-                await gateway.submit(
-                    conversation="console", user=self.user, text=text,
-                    bot=addressed(text, gateway.bots) or self.bot,
-                )  # fmt: skip
+            for bot, said in self._to_send(text, gateway.bots):
+                await gateway.submit(conversation="console", user=self.user, text=said, bot=bot)
+
+    def _to_send(self, text: str | None, bots: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(bot, text) for each message a line makes; lines the console answers make none."""
+        if text is None:
+            self._print(EMPTY_LINE.format(bot=self.bot))
+            return []
+        if self._switch(text, bots):
+            return []
+        if (name := mentioned(text)) is not None and name not in bots:
+            self._print(NO_SUCH_BOT.format(name=name, bots=", ".join(bots)))
+            return []
+        helped = asked_help(text, bots)
+        if len(helped) > 1:
+            self._print(HELP_OF_ALL.format(bot=self.bot))
+        if helped:
+            return [(bot, "help") for bot in helped]
+        return [(addressed(text, bots) or self.bot, text)]
 
     def _switch(self, text: str, bots: tuple[str, ...]) -> bool:
         """Handle ``/bot NAME``; True when ``text`` was that command."""
@@ -96,20 +158,16 @@ class ConsoleTransport:
             return False
         if name.strip().lower() in bots:
             self.bot = name.strip().lower()
-            self._print(f"Now chatting with {self.bot}.")
+            self._print(NOW_CHATTING.format(bot=self.bot))
         else:
-            self._print(f"No bot {name.strip()!r} here; there are: {', '.join(bots)}.")
+            self._print(NO_SUCH_BOT.format(name=name.strip(), bots=", ".join(bots)))
         return True
 
     def _greeting(self, bots: tuple[str, ...]) -> str:
         others = [b for b in bots if b != self.bot]
         if not others:
-            return f"Chatting with {self.bot}. Type `help`, or Ctrl-D to leave."
-        return (
-            f"Chatting with {self.bot}; also here: {', '.join(others)}. Type `help`; start a "
-            f"line with @{others[0]} to ask another bot, or `/bot {others[0]}` to switch. "
-            "Ctrl-D leaves."
-        )
+            return GREETING_ONE.format(bot=self.bot)
+        return GREETING_MANY.format(bot=self.bot, others=", ".join(others), other=others[0])
 
     async def send(self, reply: Reply) -> None:
         self._print(render(reply))

@@ -61,11 +61,14 @@ async def test_echo_round_trip_with_batching(mesh):
 
 async def test_bad_input_gets_a_bad_request_reply(mesh):
     rpc, *_ = mesh
-    with pytest.raises(RemoteError, match=r"inputs\.text: expected `str`, got `int`") as caught:
+    with pytest.raises(RemoteError) as caught:
         await call(rpc, text=5)
     assert caught.value.code == "bad_request"
-    with pytest.raises(RemoteError, match="unknown field") as caught:
+    assert caught.value.message == "the text must be a piece of text"  # words for the user
+    assert "inputs.text: expected `str`, got `int`" in caught.value.detail  # the path: for logs
+    with pytest.raises(RemoteError) as caught:
         await call(rpc, text="x", surprise=1)
+    assert "unknown field" in caught.value.detail
     assert (await call(rpc, text="still fine")).outputs == {"text": "still fine"}
 
 
@@ -139,3 +142,18 @@ async def test_an_answer_over_the_cap_becomes_an_error_reply(bus, mesh):
         await call(rpc, text=text)
     assert caught.value.code == "model_error"
     assert (await call(rpc, text="small")).outputs == {"text": "small"}
+
+
+async def test_a_worker_stopped_right_after_its_first_answer_leaves_no_consumer(bus, settings):
+    """Its first fresh answer ends probation by swapping subscriptions; a stop racing that swap
+    used to cancel the old one and leave the new one consuming."""
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.base(names))
+    worker = Worker(bus, settings, EchoModel(settings, "echo"))
+    await worker.start()
+    replies = Replies(bus, names, names.reply_queue("core", settings.instance))
+    await replies.start()
+    await Rpc(bus, names, replies).infer("echo", {"text": "hi"}, deadline_ms=now_ms() + 5000)
+    await worker.stop()
+    await replies.stop()
+    assert await bus.consumers(names.infer_queue("echo")) == 0
