@@ -166,6 +166,9 @@ class Subscription(Protocol):
 class Bus(Protocol):
     kind: str
     """``rabbitmq`` or ``memory``."""
+    connected_at: float
+    """``time.monotonic()`` of the latest (re)connect; 0.0 before the first. What a process saw
+    of the broker before a reconnect may be stale (see :class:`botwerk.infra.rpc.Presence`)."""
 
     async def start(self) -> None: ...
 

@@ -93,9 +93,11 @@ class MemoryBus:
         self._queues: dict[str, _Queue] = {}
         self._tags = itertools.count(1)
         self._started = False
+        self.connected_at = 0.0
 
     async def start(self) -> None:
         self._started = True
+        self.connected_at = time.monotonic()
 
     async def close(self) -> None:
         for queue in list(self._queues.values()):

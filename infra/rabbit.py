@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
@@ -62,6 +63,25 @@ SETUP_HINT = (
     "`botwerk broker setup` (an administrator's credentials)"
 )
 FIX = "start RabbitMQ with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`)"
+REFUSED_LOGIN = (
+    "BOTWERK_AMQP_URL {url}: the broker refused this user name or password; check the user "
+    "and password in BOTWERK_AMQP_URL (a role's own user: `botwerk broker setup` creates them, "
+    "`--rotate ROLE` makes a new password)"
+)
+NO_VHOST = (
+    "BOTWERK_AMQP_URL {url}: the virtual host {vhost!r} does not exist ({why}); create it with "
+    "`rabbitmqctl add_vhost {vhost}` and grant it with `rabbitmqctl set_permissions -p {vhost} "
+    "{user} '.*' '.*' '.*'` (or `botwerk broker setup`), or fix the URL's path"
+)
+NO_ACCESS = (
+    "BOTWERK_AMQP_URL {url}: this user may not use the virtual host {vhost!r} ({why}); grant "
+    "it with `rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*'` (or `botwerk "
+    "broker setup` for the role users), or fix the URL's path"
+)
+
+
+class BrokerRefused(BrokerUnreachable):
+    """The broker answered and refused this client (login, virtual host, TLS): no retry helps."""
 
 
 class RabbitBus:
@@ -87,7 +107,9 @@ class RabbitBus:
         self._supervisor: asyncio.Task[None] | None = None
         self._lost: asyncio.Future[BaseException] | None = None
         self._last_error: BaseException | None = None  # why the last connect failed
+        self._connected_once = False  # after one good connect, any failure is an outage
         self._backoff = Backoff.reconnecting(settings)
+        self.connected_at = 0.0
 
     @property
     def connected(self) -> bool:
@@ -100,16 +122,27 @@ class RabbitBus:
         """Connect, retrying with backoff; return once connected (or raise after ``timeout``).
 
         TLS settings that cannot be used (a missing CA file, a key without its certificate)
-        raise :class:`ConfigError` at once: no retry mends them.
+        raise :class:`ConfigError` at once, and a first connection that the broker refuses (the
+        password, the virtual host, TLS) :class:`BrokerRefused`: no retry mends them. Only an
+        unreachable broker is waited for.
         """
         if self._supervisor is None:
             self._params = _parameters(self._settings, self._name)
             self._supervisor = asyncio.create_task(self._supervise(), name="rabbit-supervisor")
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            why = self._last_error or "no connection in time"
-            raise BrokerUnreachable(self._unreachable(why)) from None
+        ready = asyncio.ensure_future(self._ready.wait())
+        try:  # the supervisor ends only when the broker refused the first connection
+            waits = [ready, self._supervisor]
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        if self._ready.is_set():
+            return
+        supervisor = self._supervisor
+        if supervisor.done() and not supervisor.cancelled():
+            refused = supervisor.exception()
+            if refused is not None:
+                raise refused
+        raise BrokerUnreachable(self._unreachable(self._last_error or "no connection in time"))
 
     async def close(self) -> None:
         """Stop consumers (handlers in flight finish), close the connection. Never raises."""
@@ -223,9 +256,12 @@ class RabbitBus:
                 lost = await self._connect()
             except Exception as exc:
                 self._last_error = exc
+                if not self._connected_once and self._refused(exc):
+                    raise BrokerRefused(self._unreachable(exc)) from None
                 log.warning("%s", self._unreachable(exc))
             else:
                 self._last_error = None
+                self._connected_once = True
                 self._backoff.reset()
                 reason = await lost
                 self._ready.clear()
@@ -270,6 +306,7 @@ class RabbitBus:
                 connection.close()
             raise
         log.info("connected to %s", self._settings.amqp_url_redacted)
+        self.connected_at = time.monotonic()
         self._ready.set()
         return lost
 
@@ -373,23 +410,23 @@ class RabbitBus:
         except TimeoutError:
             raise PublishFailed(self._unreachable(self._last_error or "not connected")) from None
 
+    def _refused(self, exc: BaseException) -> bool:
+        """Whether opening the connection met a no (login, virtual host, TLS), not an outage."""
+        if not isinstance(exc, BrokerUnreachable):  # it opened: a declare failed after
+            return False
+        text = str(exc)
+        tls = explain_tls(exc, self._settings)
+        return "ACCESS_REFUSED" in text or "NOT_ALLOWED" in text or tls is not None
+
     def _unreachable(self, why: object) -> str:
         """Why there is no connection and the fix: a TLS failure's own, else start RabbitMQ."""
         if isinstance(why, BaseException) and (tls := explain_tls(why, self._settings)):
             return tls
+        if isinstance(why, BusError) and not isinstance(why, BrokerUnreachable):
+            return str(why)  # it connected, then a declare failed: that error says what to fix
         url = self._settings.amqp_url_redacted
-        if "ACCESS_REFUSED" in str(why):
-            return (
-                f"BOTWERK_AMQP_URL {url}: the broker refused this user name or password; use "
-                "the role's own user and password (`botwerk broker setup` creates them, "
-                "`--rotate ROLE` makes a new password)"
-            )
-        if "NOT_ALLOWED" in str(why):
-            return (
-                f"BOTWERK_AMQP_URL {url}: the broker does not let this user into the virtual "
-                f"host ({why}); check the URL's path and the user's permissions"
-            )
-        return f"BOTWERK_AMQP_URL {self._settings.amqp_url_redacted} unreachable ({why}): {FIX}"
+        refused = explain_refusal(why, self._settings)
+        return refused or f"BOTWERK_AMQP_URL {url} unreachable ({why}): {FIX}"
 
     async def consumers(self, queue: str) -> int | None:
         await self._wait_ready(self._settings.publish_timeout_s)
@@ -415,6 +452,27 @@ class RabbitSubscription:
 
     async def cancel(self) -> None:
         await self._bus._unsubscribe(self._consumer)
+
+
+def explain_refusal(why: object, settings: Settings) -> str | None:
+    """What to fix when the broker refused the login or the virtual host; None for others.
+
+    For every client of ``BOTWERK_AMQP_URL`` (this bus, the Celery trainer): they see the same
+    AMQP reply text, ``ACCESS_REFUSED - Login was refused...`` or ``NOT_ALLOWED - vhost...``.
+    """
+    url, text = settings.amqp_url_redacted, str(why)
+    if "ACCESS_REFUSED" in text:
+        return REFUSED_LOGIN.format(url=url)
+    if "NOT_ALLOWED" not in text:
+        return None
+    parts = urlsplit(settings.amqp_url or "")
+    vhost = unquote(parts.path.split("/")[1]) if parts.path.count("/") else ""  # as pika reads it
+    advice = NO_VHOST if "not found" in text else NO_ACCESS
+    before, _, reason = text.rpartition("NOT_ALLOWED - ")  # "...(530) 'NOT_ALLOWED - why'"
+    reason = reason.rstrip(")")
+    if before[-1:] in ("'", '"') and reason.endswith(before[-1]):
+        reason = reason[:-1]
+    return advice.format(url=url, vhost=vhost or "/", why=reason, user=parts.username or "USER")
 
 
 def _describe(item: Declarable) -> str:

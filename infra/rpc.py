@@ -7,19 +7,39 @@ Used like this::
     rpc = Rpc(bus, names, replies)
     reply = await rpc.infer("echo", {"text": "hi"}, deadline_ms=now_ms() + 5000)
 
-A call publishes with ``mandatory`` so a model that no worker has ever served fails at once
-(``no_worker``); a model whose workers are all down fails when the deadline passes
-(``timeout``); the request also carries the remaining time as its TTL, so a worker that
-comes back later never starts expired work. A reply that arrives after its caller gave up is
-dropped; so is a duplicate (the same request answered twice after a redelivery).
+A model nobody serves fails at once with ``no_worker`` ("The chat model isn't running right
+now"), not a deadline later with "took too long". Two checks:
+
+- The call publishes with ``mandatory``: a model whose queue was never declared is unroutable.
+- Before publishing, :class:`Presence` counts the consumers of the model's queue (a passive
+  declare, at most once per queue per second, shared by concurrent calls; between counts the
+  check is a dict lookup). A queue with no consumer fails the call at once when this process
+  has never seen the model served, or has seen no consumer of it and no reply from it for
+  ``no_worker_grace_s`` (default 10 s, counted from this process's last reconnect at the
+  earliest).
+
+Why a grace: a worker killed and restarted (4-6.5 s in the fault suite here), a consumer
+restarted after its channel closed, roles reconnecting after a broker restart (up to
+``reconnect_max_s`` apart) all leave a queue briefly unserved, and the requests meanwhile must
+still be answered: within the grace they are published as before, the queue holds them, and
+a worker that comes back answers them (or they get ``timeout`` at their deadline). Why no grace
+for a model never seen served: a fresh core's first user would wait the whole deadline to hear
+what the queue already says; the price is that a core started beside a worker still loading
+says "not running" for those seconds, which is true.
+
+Each request carries the remaining time as its TTL, so a worker that comes back later never
+starts expired work. A reply that arrives after its caller gave up is dropped; so is a
+duplicate (the same request answered twice after a redelivery).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
@@ -33,12 +53,15 @@ from botwerk.infra.errors import (
     Unroutable,
 )
 from botwerk.infra.logs import TRACE
+from botwerk.infra.settings import NO_WORKER_GRACE_S
 from botwerk.infra.topology import Names, for_replies
 from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, Error, InferReply, InferRequest, Reply
 
 log = logging.getLogger("botwerk.rpc")
 
 REPLY_TYPES: tuple[type[Envelope], ...] = (Reply, InferReply, Error)
+PRESENCE_TTL_S = 1.0  # a queue's consumer count is trusted this long: one passive declare a second
+PRESENCE_WAIT_S = 1.0  # longest a call waits for that count (a slow broker): then it publishes
 
 
 class SeenIds:
@@ -127,17 +150,88 @@ class Replies(Inbox):
             future.set_result(reply)
 
 
-class Rpc:
-    """Calls to models, each bounded by a deadline (epoch ms)."""
+@dataclass(slots=True)
+class _Watch:
+    """What this process knows of one queue's consumers."""
 
-    def __init__(self, bus: Bus, names: Names, replies: Replies) -> None:
+    consumers: int | None = None  # at the last count; None: no such queue, or unknown
+    counted_at: float = float("-inf")  # monotonic
+    seen_at: float | None = None  # monotonic: last counted a consumer or got a reply
+    counting: asyncio.Task[None] | None = None  # the count in flight, shared by every caller
+
+
+class Presence:
+    """Whether anyone serves a queue, counted at most once per ``ttl_s`` per queue.
+
+    ``await presence.unserved(queue, wait_s)`` is True when the queue has no consumer and either
+    this process never saw it served, or it saw none for ``grace_s`` (counted from the later
+    of the last sighting and the bus's last reconnect). A count that fails or takes longer
+    than ``wait_s`` says nothing: the caller publishes as it would without one.
+    """
+
+    def __init__(self, bus: Bus, *, grace_s: float, ttl_s: float = PRESENCE_TTL_S) -> None:
+        self.bus = bus
+        self.grace_s = grace_s
+        self.ttl_s = ttl_s
+        self._watches: dict[str, _Watch] = {}
+
+    async def unserved(self, queue: str, wait_s: float) -> bool:
+        watch = self._watches.setdefault(queue, _Watch())
+        if time.monotonic() - watch.counted_at >= self.ttl_s:
+            if watch.counting is None:
+                watch.counting = asyncio.create_task(self._count(queue, watch))
+            # Not cancelled by an impatient caller: the count lands for the next one.
+            await asyncio.wait({watch.counting}, timeout=wait_s)
+        if watch.counting is not None or watch.consumers != 0:  # still counting: unknown
+            return False
+        if watch.seen_at is None:
+            return True
+        since = max(watch.seen_at, self.bus.connected_at)
+        return time.monotonic() - since >= self.grace_s
+
+    def saw(self, queue: str) -> None:
+        """Someone serves ``queue``: one of its consumers just answered."""
+        self._watches.setdefault(queue, _Watch()).seen_at = time.monotonic()
+
+    async def _count(self, queue: str, watch: _Watch) -> None:
+        try:
+            watch.consumers = await self.bus.consumers(queue)
+        except Exception as exc:  # a broker down or slow: unknown, the publish will tell
+            log.debug("could not count the consumers of %s: %s", queue, exc)
+            watch.consumers = None
+        finally:
+            watch.counted_at = time.monotonic()
+            watch.counting = None
+        if watch.consumers:
+            watch.seen_at = watch.counted_at
+
+
+class Rpc:
+    """Calls to models, each bounded by a deadline (epoch ms).
+
+    ``grace_s``: how long a model's queue may go without a consumer before calls to it fail
+    at once (``no_worker``); the setting ``no_worker_grace_s``. ``presence_ttl_s``: how long
+    a consumer count is trusted.
+    """
+
+    def __init__(
+        self, bus: Bus, names: Names, replies: Replies, *,
+        grace_s: float = NO_WORKER_GRACE_S, presence_ttl_s: float = PRESENCE_TTL_S,
+    ) -> None:  # fmt: skip
         self.bus = bus
         self.names = names
         self.replies = replies
+        self.presence = Presence(bus, grace_s=grace_s, ttl_s=presence_ttl_s)
 
     async def infer(self, model: str, inputs: dict[str, Any], *, deadline_ms: int) -> InferReply:
         """The model's reply; :class:`RemoteError` (with an ErrorCode) if there is none."""
         request = InferRequest(model=model, inputs=inputs)
+        queue = self.names.infer_queue(model)
+        remaining_s = (deadline_ms - now_ms()) / 1000
+        if remaining_s > 0 and await self.presence.unserved(
+            queue, min(remaining_s, PRESENCE_WAIT_S)
+        ):
+            raise _no_worker(model)
         reply = await self.call(self.names.infer, model, request, deadline_ms=deadline_ms)
         if not isinstance(reply, InferReply):
             raise RemoteError("internal", f"model {model!r} answered with {reply.TYPE}")
@@ -164,8 +258,7 @@ class Rpc:
             )
             reply = await asyncio.wait_for(answer, timeout=max(deadline_ms - now_ms(), 0) / 1000)
         except Unroutable:
-            hint = f"no worker serves {key!r}: start one with `botwerk worker {key}`"
-            raise RemoteError("no_worker", hint, target=key) from None
+            raise _no_worker(key) from None
         except Rejected:
             full = f"the queue for {key!r} is full; try again shortly"
             raise RemoteError("busy", full, target=key) from None
@@ -176,6 +269,15 @@ class Rpc:
             raise DeadlineExceeded(late, key) from None
         finally:
             self.replies.forget(message.message_id)
+        if exchange == self.names.infer:  # a worker answered, if only with an error: it is up
+            self.presence.saw(self.names.infer_queue(key))
         if isinstance(reply, Error):
-            raise RemoteError(reply.code, reply.message, reply.detail, target=key)
+            raise RemoteError(
+                reply.code, reply.message, reply.detail, target=key, learning=reply.learning
+            )
         return reply
+
+
+def _no_worker(model: str) -> RemoteError:
+    hint = f"no worker serves {model!r}: start one with `botwerk worker {model}`"
+    return RemoteError("no_worker", hint, target=model)

@@ -19,7 +19,8 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,7 +32,13 @@ from botwerk.schemas import BotwerkError
 from botwerk.schemas.messages import MAX_DEADLINE_MS
 
 S = TypeVar("S", bound=msgspec.Struct)
+NO_WORKER_GRACE_S = 10.0  # the default of no_worker_grace_s, also Rpc's own (infra/rpc.py)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_URLS = {  # setting: (the schemes it takes, what it is, the form to use)
+    "amqp_url": (("amqp", "amqps"), "an AMQP URL", "amqp://USER:PASSWORD@HOST:5672/VHOST"),
+    "results_url": (("redis", "rediss", "unix"), "a Redis URL", "redis://HOST:6379/0"),
+    "management_url": (("http", "https"), "an HTTP URL", "http://HOST:15672/"),
+}
 
 
 class ConfigError(BotwerkError):
@@ -61,6 +68,10 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(256 * 1024, gt=0, description="body size cap")
     heartbeat_s: int = Field(5, ge=0, description="AMQP heartbeat unless the URL sets one")
     publish_timeout_s: float = Field(30.0, gt=0, description="wait for a broker confirm")
+    no_worker_grace_s: float = Field(
+        NO_WORKER_GRACE_S, ge=0,
+        description="a model's queue without a consumer this long: 'not running' at once",
+    )  # fmt: skip
     reconnect_min_s: float = Field(0.5, gt=0, description="first reconnect backoff")
     reconnect_max_s: float = Field(10.0, gt=0, description="reconnect backoff cap")
     amqp_ca: Path | None = Field(
@@ -81,6 +92,9 @@ class Settings(BaseSettings):
     )
     device: str = Field(
         "auto", description="where models compute: auto (GPU when present), cpu, cuda, cuda:N"
+    )
+    demo_train_minutes: float = Field(
+        15.0, ge=0, description="how long `up` trains each demo model in the background, in all"
     )
     results_url: str = Field(
         "redis://127.0.0.1:6379/0",
@@ -106,6 +120,17 @@ class Settings(BaseSettings):
     def _plain_name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError("use lower-case letters, digits, '-' and '_' (it names queues)")
+        return value
+
+    @field_validator("amqp_url", "results_url", "management_url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        name = info.field_name or ""
+        if value and not _usable_url(value, _URLS[name][0]):
+            _, what, form = _URLS[name]
+            shown = repr(_hide_password(value))  # in the context: a "{" in it stays as it is
+            context = {"what": what, "shown": shown, "form": form}
+            raise PydanticCustomError("botwerk_url", "is not {what} ({shown}): use {form}", context)
         return value
 
     @classmethod
@@ -173,6 +198,23 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _usable_url(url: str, schemes: tuple[str, ...]) -> bool:
+    """Whether ``url`` has one of ``schemes``, a host (unless ``unix://``) and a numeric port."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme in schemes and (parts.scheme == "unix" or bool(parts.hostname))
+
+
+def _hide_password(value: str) -> str:
+    """``value`` with whatever stands between ``user:`` and ``@`` hidden, URL or not."""
+    head, at, host = value.rpartition("@")  # the last "@": a password may hold one
+    colon = head.find(":", head.find("://") + 3 if "://" in head else 0)
+    return f"{head[:colon]}:***@{host}" if at and colon >= 0 else value
+
+
 def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
@@ -180,6 +222,8 @@ def _explain(exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             known = ", ".join(Settings.model_fields)
             lines.append(f"unknown setting {name!r} (in {config_path()} or env); known: {known}")
+        elif err["type"] == "botwerk_url":
+            lines.append(f"BOTWERK_{name.upper()} {err['msg']}")
         else:
             lines.append(f"setting {name} (env BOTWERK_{name.upper()}): {err['msg']}")
     return "; ".join(lines)

@@ -202,7 +202,7 @@ class Gateway:
         if message_id in self._answered:
             return
         self._settle(message_id)
-        log.warning("message %s: %s", message_id, code)
+        log.info("message %s: %s", message_id, code)  # the user is told; the console stays clean
         self.stats[code] += 1
         reply = Reply(
             bot=inbound.bot, conversation=inbound.conversation, thread=inbound.thread,

@@ -25,6 +25,14 @@ held-out figures, :meth:`EpochLoop.report` logs them, and the loop writes a chec
 saved whole as ``best-NNNN`` beside the checkpoints. ``max_seconds`` stops after the step that
 passes it; that epoch is evaluated and checkpointed like a full one and counts as done.
 
+The progress bar measures what ends the run. Uncapped, it counts the epochs' work (tokens,
+pairs). Capped by ``max_seconds``, it counts seconds of that budget, moved on to the share of
+the epochs' work done when that is further, so it reaches 100% whichever runs out first::
+
+    charrnn:  45%|████▌     | 27/60 s [00:27<00:33, epoch=3/20, loss=1.912]
+    charrnn: the 60 s budget is spent, stopping after epoch 14; keeping the best epoch (12,
+    validation loss 1.62)
+
 Preemption. A checkpoint is also written mid-epoch every ``checkpoint_minutes`` (0: after
 every step). It holds all a run needs to go on exactly as if never stopped: the weights, the
 optimizer's state, the scheduler's (if any), :class:`Progress` (epoch, steps, position in the
@@ -73,6 +81,13 @@ FORMAT = "botwerk.checkpoint.v2"
 PROGRESS = "progress.json"
 Say = Callable[[str], None]
 M = TypeVar("M", bound=nn.Module)
+BUDGET_BAR = "{l_bar}{bar}| {n:.Df}/{total:.Df} s [{elapsed}<{remaining}{postfix}]"
+"""a capped run's bar: seconds of its time budget (``D`` decimals: 1 under 10 s)"""
+SPENT = "{label}: the {budget:g} s budget is spent, stopping after epoch {epoch}; keeping {best}"
+"""the closing line of a run that its time budget stopped"""
+FIGURE_WORDS = {"valid_bleu": "validation BLEU", "val": "validation loss",
+                "valid_loss": "validation loss"}  # fmt: skip
+"""the figure that names a best epoch, by preference; else the epoch's first figure"""
 
 
 class Cancelled(BotwerkError):
@@ -136,6 +151,10 @@ class Step:
     """the checkpoint just written, if one was"""
     figures: dict[str, float] = field(default_factory=dict)
     """after an epoch: its figures (validation included); empty after a step"""
+    share: float = 0.0
+    """how far this run is, 0 to 1: the epochs' work done or the time budget spent, the more"""
+    budget_s: float | None = None
+    """this run's time budget (``max_seconds``), None when uncapped"""
 
 
 class EpochLoop(Generic[M]):
@@ -161,6 +180,8 @@ class EpochLoop(Generic[M]):
         self.on_step: Callable[[Step], None] | None = None
         self._clock = (time.perf_counter(), 0.0)  # (this run's start, seconds before it)
         self._deadline: float | None = None
+        self._budget: float | None = None  # this run's max_seconds
+        self._span = (0, 0)  # (units done, units to do) of this run's epochs, for its share
         self._last_checkpoint = time.monotonic()
 
     # What a kind writes.
@@ -200,23 +221,64 @@ class EpochLoop(Generic[M]):
         if self.checkpoints is None:
             self.checkpoints = Checkpoints(workdir / "checkpoints")
         self.on_step, self._clock = on_step, (time.perf_counter(), self.done.seconds)
+        self._budget = max_seconds
         self._deadline = None if max_seconds is None else time.perf_counter() + max_seconds
         self._last_checkpoint = time.monotonic()
         epochs = range(self.done.epoch + 1, self.epochs + 1)
-        with tqdm(total=self.work() * len(epochs), initial=self.done.units, unit=self.unit,
-                  unit_scale=self.unit_scale, disable=not progress,
-                  desc=self.label) as bar:  # fmt: skip
+        self._span = (self.done.units, self.work() * len(epochs))
+        with self._bar(progress) as bar:
             for epoch in epochs:
                 if self.done.position == 0:  # else resumed mid-epoch: the RNG is as saved
                     self.start_epoch(epoch)
                 figures = self.train_epoch(epoch, bar)
                 figures |= self.evaluate()
                 self.finish_epoch(epoch, figures)
+                self._advance(bar, 0)
                 if self._deadline is not None and time.perf_counter() > self._deadline:
-                    self.say(
-                        f"{self.label}: stopping after epoch {epoch}: max_seconds={max_seconds}"
-                    )
+                    bar.update(bar.total - bar.n)  # the budget is spent: the bar is full
+                    self.say(SPENT.format(label=self.label, budget=max_seconds, epoch=epoch,
+                                          best=self._best()))  # fmt: skip
                     break
+
+    def _bar(self, progress: bool) -> tqdm[Any]:
+        """The run's bar: the epochs' work, or seconds of ``max_seconds`` when capped."""
+        done, work = self._span
+        if self._budget is None:
+            return tqdm(total=work, initial=done, unit=self.unit, unit_scale=self.unit_scale,
+                        disable=not progress, desc=self.label)  # fmt: skip
+        total = max(self._budget, 1e-3)  # a zero budget still runs one step: a full bar
+        shape = BUDGET_BAR.replace("D", "0" if total >= 10 else "1")
+        return tqdm(total=total, initial=self._share() * total, disable=not progress,
+                    desc=self.label, bar_format=shape)  # fmt: skip
+
+    def _advance(self, bar: tqdm[Any], units: int) -> None:
+        """Count ``units`` more done and move the bar to where the run is."""
+        done, work = self._span
+        self._span = (done + units, work)
+        if self._budget is None:
+            bar.update(units)
+        else:  # seconds of the budget, or the work's share of it when further
+            bar.update(self._share() * bar.total - bar.n)
+
+    def _share(self) -> float:
+        """How far this run is, 0 to 1: its epochs' work done or its time budget spent."""
+        done, work = self._span
+        share = done / work if work else 1.0
+        if self._budget is not None:
+            spent = self._seconds() - self._clock[1]
+            share = max(share, spent / self._budget if self._budget > 0 else 1.0)
+        return min(share, 1.0)
+
+    def _best(self) -> str:
+        """``the best epoch (12, validation loss 1.62)``: what :meth:`keep_best` keeps."""
+        figures = self.done.best_figures()
+        if self.done.best_epoch < 0 or not figures:
+            return "the model as it is"
+        names = [k for k in FIGURE_WORDS if k in figures] + [k for k in figures if k != "epoch"]
+        if not names:
+            return f"the best epoch ({self.done.best_epoch})"
+        words = FIGURE_WORDS.get(names[0], names[0].replace("_", " "))
+        return f"the best epoch ({self.done.best_epoch}, {words} {figures[names[0]]:.3g})"
 
     def start_epoch(self, epoch: int) -> None:
         """Seed the epoch's draws from ``seed + epoch``: a resumed run draws the same."""
@@ -229,8 +291,8 @@ class EpochLoop(Generic[M]):
         True when the epoch must stop (``max_seconds`` passed)."""
         done = self.done
         done.position, done.units = done.position + 1, done.units + units
-        bar.update(units)
-        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        bar.set_postfix(epoch=f"{done.epoch + 1}/{self.epochs}", loss=f"{loss:.3f}", refresh=False)
+        self._advance(bar, units)
         written = None
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_minutes * 60:
             written = self.checkpoint(checkpoints.name_of(done.epoch + 1, done.position))
@@ -255,7 +317,8 @@ class EpochLoop(Generic[M]):
         if self.on_step is not None:
             d = self.done
             self.on_step(Step(self.label, epoch, self.epochs, d.position, d.units, self.work(),
-                              d.steps, loss, self._seconds(), written, figures))  # fmt: skip
+                              d.steps, loss, self._seconds(), written, figures, self._share(),
+                              self._budget))  # fmt: skip
 
     def checkpoint(self, name: str) -> str:
         """Write the checkpoint ``name``: everything needed to go on exactly from here."""

@@ -62,9 +62,17 @@ async def test_a_model_no_worker_ever_served_fails_at_once(rpc):
     assert time.monotonic() - started < 2
 
 
-async def test_a_model_whose_workers_are_down_fails_at_its_deadline(bus, rpc):
+async def test_a_model_whose_workers_just_went_down_fails_at_its_deadline(bus, rpc):
+    """Within the grace (a worker may be restarting) a call waits, and times out at its deadline;
+    a model never served fails at once instead (tests/infra/test_presence.py)."""
     rpc, names = rpc
-    await bus.declare(topology.for_worker(names, "down", topology.Limits()))  # queue, no consumer
+
+    async def answer(request):
+        return InferReply(model="down", version="1", outputs={})
+
+    consumer = await serve(bus, names, "down", answer)
+    await rpc.infer("down", {}, deadline_ms=now_ms() + 5000)  # seen serving
+    await consumer.cancel()  # the queue stays, with no consumer
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded, match="'down' did not answer within") as caught:
         await rpc.infer("down", {}, deadline_ms=now_ms() + 700)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -94,7 +96,43 @@ def test_a_second_run_resumes_and_a_wrong_shape_is_refused(tmp_path: Path) -> No
 def test_max_seconds_stops_after_the_epoch_that_passes_it(tmp_path: Path) -> None:
     loop = Line([0.1, 0.2, 0.3])
     loop.run(tmp_path, progress=False, max_seconds=0)
-    assert loop.done.epoch == 1 and "line: stopping after epoch 1" in loop.lines[-1]
+    assert loop.done.epoch == 1
+    assert loop.lines[-1].startswith("line: the 0 s budget is spent, stopping after epoch 1;")
+
+
+class SlowLine(Line):
+    """A Line whose steps take 20 ms, so that a time budget stops it part way."""
+
+    def train_epoch(self, epoch: int, bar: Any) -> dict[str, float]:
+        time.sleep(0.02 * self.steps)
+        return super().train_epoch(epoch, bar)
+
+
+def _last_bar(drawn: str) -> str:
+    return [frame for frame in re.split(r"[\r\n]", drawn) if "|" in frame][-1]
+
+
+# issue 14: a capped bar stopped at 26% with an ETA, then "stopping after epoch 14:
+# max_seconds=60.0", which read like an abort.
+def test_a_capped_bar_counts_seconds_of_its_budget_and_ends_full(tmp_path, capsys) -> None:
+    loop = SlowLine([0.1, 0.9, *[0.5] * 98], epochs=100)
+    loop.run(tmp_path, progress=True, max_seconds=0.5)
+    bar = _last_bar(capsys.readouterr().err)
+    assert 1 < loop.done.epoch < 100, loop.done.history
+    assert re.match(r"line: 100%\|█+\| 0\.5/0\.5 s \[.*epoch=\d+/100, loss=", bar), bar
+    best = loop.done.best_figures()["loss"]
+    assert loop.lines[-1] == (
+        f"line: the 0.5 s budget is spent, stopping after epoch {loop.done.epoch}; keeping the "
+        f"best epoch (2, loss {best:.3g})"
+    )
+
+
+def test_a_capped_run_whose_epochs_end_first_still_ends_at_a_full_bar(tmp_path, capsys):
+    loop = Line([0.1, 0.2], epochs=2)
+    loop.run(tmp_path, progress=True, max_seconds=60)
+    bar = _last_bar(capsys.readouterr().err)
+    assert re.match(r"line: 100%\|█+\| 60/60 s \[.*epoch=2/2, loss=", bar), bar
+    assert not any("budget" in line for line in loop.lines), loop.lines
 
 
 def _stop_at(epoch: int, position: int):

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amqp.exceptions import AMQPError  # type: ignore[import-untyped, unused-ignore]
 from celery import states
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
+from botwerk.infra.rabbit import explain_refusal
 from botwerk.infra.settings import Settings, redact_url
 from botwerk.infra.tls import explain as explain_tls
 from botwerk.schemas import BotwerkError
@@ -88,13 +90,15 @@ def submit(settings: Settings, kind: str, name: str, corpus: str, options: dict[
 
 
 def reach(app: Any) -> None:
-    """Declare the training queues, or raise an error that says how to start the broker."""
+    """Declare the training queues, or raise an error that says what to fix: the password,
+    the virtual host, TLS, or a broker to start."""
     try:
         declare(app)
-    except (OSError, OperationalError) as exc:
+    except (OSError, OperationalError, AMQPError) as exc:
         settings: Settings = app.botwerk_settings
         raise BotwerkError(
             explain_tls(exc, settings)  # a TLS failure is no broker to start
+            or explain_refusal(exc, settings)
             or f"BOTWERK_AMQP_URL={settings.amqp_url_redacted} unreachable ({exc}): start "
             "RabbitMQ with `rabbitmq-server -detached`"
         ) from None
