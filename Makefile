@@ -9,14 +9,19 @@ BIN    := $(VENV)/bin
 # are prose. tests/test_doctests.py fails on a `>>>` anywhere this does not run.
 DOCTESTS := botwerk
 
-$(VENV)/.installed: pyproject.toml
+# `make run` installs what running needs; `make test` adds the platform SDKs and the test tools.
+$(VENV)/.run: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "Botwerk needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.run
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-run: $(VENV)/.installed          ## the whole mesh in one process: type, and the demo bot answers
+run: $(VENV)/.run                ## the whole mesh in one process: type, and the demo bot answers
 	$(BIN)/botwerk up
 
 test: lint doctest unit          ## everything CI runs

@@ -52,7 +52,7 @@ class Core:
         # The bot's name too: `botwerk up` runs several cores in one process (one instance id).
         queue = self.names.reply_queue(self.role, f"{bot.name}-{settings.instance}")
         self.replies = Replies(bus, self.names, queue, max_bytes=settings.max_message_bytes)
-        self.rpc = Rpc(bus, self.names, self.replies)
+        self.rpc = Rpc(bus, self.names, self.replies, grace_s=settings.no_worker_grace_s)
         self.responder = Responder(
             bus, self.names, Inbound, self._on_message, asked=INBOUND,
             too_large=_too_long, max_bytes=settings.max_message_bytes,
@@ -91,9 +91,12 @@ class Core:
         except PublishRefused as exc:  # costs this message only: its dead letter says why
             raise DeadLetter(f"the broker refused a request it caused: {exc}") from None
         except RemoteError as exc:
-            log.warning("%s: %s", exc.code, exc.message)
+            say = log.info if exc.learning is not None else log.warning  # learning: expected
+            say("%s: %s %s", exc.code, exc.message, exc.detail)  # detail: for logs only
             error = exc.code
             text = messages.for_error(exc.code, model=exc.target, detail=exc.message)
+            if exc.learning is not None:  # the model is coming: say how soon
+                text = messages.learning(self.bot.name, exc.learning.done, exc.learning.eta_s)
         except Exception:
             log.exception("bot %s failed", self.bot.name)
             error = "internal"

@@ -6,7 +6,12 @@ message), misuse (a bug in the caller), and remote or broker failures (what the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from botwerk.schemas import BotwerkError
+
+if TYPE_CHECKING:
+    from botwerk.schemas.messages import Learning
 
 
 # Handler control flow: raise from a message handler to say what becomes of the message.
@@ -67,12 +72,21 @@ class Rejected(PublishFailed):
 class RemoteError(BotwerkError):
     """A request failed; ``code`` is its ErrorCode, ``target`` what was called (a model)."""
 
-    def __init__(self, code: str, message: str, detail: str = "", target: str = "") -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        detail: str = "",
+        target: str = "",
+        learning: Learning | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.detail = detail
         self.target = target
+        self.learning = learning
+        """set when the model is not there yet because it is still learning its first version"""
 
 
 class DeadlineExceeded(RemoteError):

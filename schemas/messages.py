@@ -105,6 +105,15 @@ ErrorCode = Literal[
 ]
 
 
+class Learning(msgspec.Struct, frozen=True, kw_only=True):
+    """How far a model still learning its first version has come (added in a minor version)."""
+
+    done: float
+    """the share of the training before the first version, 0 to 1"""
+    eta_s: float
+    """seconds until the first version, as the trainer estimates them"""
+
+
 class Error(Envelope, frozen=True, kw_only=True):
     """The answer to a request that failed. ``message`` is a sentence fit for a user."""
 
@@ -113,6 +122,8 @@ class Error(Envelope, frozen=True, kw_only=True):
     code: ErrorCode
     message: str
     detail: str = ""
+    learning: Learning | None = None
+    """Set with ``no_worker`` when the model is still learning its first version."""
 
 
 class ModelPublished(Envelope, frozen=True, kw_only=True):

@@ -19,7 +19,10 @@ Input the model refuses gets a ``bad_request`` error reply; an exception in the 
 
 A model served unpinned (``--model bard``, not ``bard@2``) follows new versions as they are
 published or promoted, switching between batches without failing a request; each answer names
-the version that computed it (:mod:`botwerk.workers.rollout`).
+the version that computed it (:mod:`botwerk.workers.rollout`). A stand-in for a model that is not
+there yet (:mod:`botwerk.workers.learning`, what ``botwerk up`` serves) is consumed from the
+start: while its model learns, each request is answered at once with how far the training is;
+once a version exists and loads, requests wait for it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Protocol
 
@@ -38,6 +42,7 @@ from botwerk.infra.responder import WORK, Responder
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Envelope, Error, InferReply, InferRequest, SchemaError, validate
 from botwerk.workers.batching import Batcher
+from botwerk.workers.learning import Learning
 from botwerk.workers.rollout import Followable, Follower
 
 log = logging.getLogger("botwerk.worker")
@@ -84,6 +89,7 @@ class Worker:
         self._loop_task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._probation = True
+        self._arrived = asyncio.Event()  # a stand-in (Learning) was swapped for a real version
         self._background: set[asyncio.Task[None]] = set()
         # Transient replies on purpose: only the live caller can use one. If the caller or the
         # broker dies, the caller's own message was never acked and is asked again.
@@ -117,10 +123,13 @@ class Worker:
     def _use(self, model: Model) -> None:
         """The follower switched versions: answers name the new one from now on."""
         self.model = model
+        self._arrived.set()
 
     async def stop(self) -> None:
         if self._follower is not None:
             await self._follower.stop()
+        if self._background:  # leaving probation swaps subscriptions: let it finish first
+            await asyncio.wait(self._background)
         if self._subscription is not None:
             await self._subscription.cancel()
         if self._loop_task is not None:
@@ -155,11 +164,22 @@ class Worker:
             return Error(
                 code="bad_request", message=f"this worker serves {name!r}, not {request.model!r}"
             )
+        if isinstance(self.model, Learning):
+            if not self.model.arriving:  # no version yet: say how far its training is
+                return self.model.answer()
+            try:  # a version is loading: this request waits for it
+                async with asyncio.timeout_at(_loop_time(delivery.deadline_ms)):
+                    await self._arrived.wait()
+            except TimeoutError:
+                raise DeadLetter(WORK.expired) from None
         try:
             inputs = validate(request.inputs, self.model.Input, "inputs")
             done = await self._batcher.submit(inputs, delivery.deadline_ms)
         except SchemaError as exc:
-            return Error(code="bad_request", message=f"{name} cannot take that input: {exc}")
+            return Error(  # words for the user; the path and type names for the logs only
+                code="bad_request", message=exc.for_user(self.model.Input),
+                detail=f"{name} cannot take that input: {exc}",
+            )  # fmt: skip
         except DeadlineExceeded:
             raise DeadLetter(WORK.expired) from None
         except Exception as exc:
@@ -179,6 +199,14 @@ class Worker:
 
     async def _announce(self, up: bool) -> None:
         await announce(self.bus, self.names, self.role, self.model.name, self.settings.instance, up)
+
+
+def _loop_time(deadline_ms: int | None) -> float | None:
+    """An epoch-ms deadline on the running loop's clock (None: no deadline)."""
+    if deadline_ms is None:
+        return None
+    loop = asyncio.get_running_loop()
+    return loop.time() + (deadline_ms - time.time() * 1000) / 1000
 
 
 def _too_large(answer: Envelope, exc: TooLarge) -> Error:

@@ -22,11 +22,15 @@ from botwerk.infra.process import run_roles
 from botwerk.infra.registry import MODELS, TRANSPORTS, Registry
 from botwerk.infra.settings import Settings
 from botwerk.schemas import BotwerkError
-from botwerk.workers.demo import DEMO_MODELS, SECONDS_HELP
+from botwerk.workers.demo import DEMO_MODELS, FIRST_S, GOALS
 
+CHAT_IN_TERMINAL = "console"
+"""The transport whose chat shares a terminal with the logs: it logs at WARNING by default."""
 COMMANDS = Registry("command", "botwerk.commands")
 """Commands the role packages add (``botwerk train ...`` comes from botwerk.workers)."""
 T = TypeVar("T")
+STORED = tuple(GOALS)
+"""The demo's stored model kinds: `botwerk up` serves them through stand-ins that load them."""
 
 NEEDS_BROKER = (
     "BOTWERK_AMQP_URL is not set: `botwerk {role}` runs over RabbitMQ. Start one "
@@ -80,31 +84,42 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 )
 @click.option("--transport", "kind", default="console", show_default=True, help="How to chat.")
 @click.option(
-    "--train-seconds",
+    "--train-minutes",
     type=float,
-    help=f"How long to train each demo model the store lacks  [default: {SECONDS_HELP}]",
+    help="How long to go on training each demo model in the background, in all, across runs; "
+    "0: only its first version  [env BOTWERK_DEMO_TRAIN_MINUTES; default: 15]",
+)
+@click.option(
+    "--first-seconds",
+    type=float,
+    default=FIRST_S,
+    show_default=True,
+    help="Training time of a demo model's first version.",
 )
 @click.pass_obj
 def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind: str,
-       train_seconds: float | None) -> None:  # fmt: skip
+       train_minutes: float | None, first_seconds: float) -> None:  # fmt: skip
     """Run a whole mesh in this process: model workers, the bots' cores and a transport.
 
     Uses RabbitMQ when BOTWERK_AMQP_URL is set, otherwise an in-process bus with the same
-    semantics, so a fresh machine can chat at once. A charrnn, word2vec or chat model missing
-    from the model store is trained first, on corpora that ship with gensim and
-    chatterbot-corpus (about two and a half minutes, once). With the console transport, type
-    a message per line; `@annalogue ...` asks another bot, `/bot annalogue` switches to it.
-    End of input (Ctrl-D) waits for the last replies and exits, so
-    `printf 'hello\\n' | botwerk up` works in scripts.
+    semantics, so a fresh machine can chat at once. Bots whose models are ready answer at
+    once. A demo model the store lacks is made in the background (word vectors imported in
+    seconds; the bard and the chat model trained for --first-seconds each), and until then its
+    bot says how far it is; then the bard and the chat model go on learning, and each better
+    version is swapped in live: you are told when. With the console transport, type a message
+    per line; `@annalogue ...` asks another bot, `/bot annalogue` switches to it. End of input
+    (Ctrl-D) waits for the last replies and exits, so `printf 'hello\\n' | botwerk up` works
+    in scripts (`botwerk models demo` first makes the models in the foreground).
     """
     from botwerk.cores.bot import build_bot
     from botwerk.cores.runtime import Core
     from botwerk.transports.base import TransportRole
-    from botwerk.workers.demo import ensure_demo_models
+    from botwerk.workers.demo import plan
     from botwerk.workers.runtime import Worker
+    from botwerk.workers.school import School
 
-    settings = load_settings(obj, "up", default_level="WARNING")
-    instances = [guard(partial(build_bot, settings, bot)) for bot in bots]  # before training
+    settings = load_settings(obj, "up", default_level="WARNING", demo_train_minutes=train_minutes)
+    instances = [guard(partial(build_bot, settings, bot)) for bot in bots]  # before anything
     bus = (
         _bus(settings, f"up {bots[0]}")
         if settings.amqp_url
@@ -117,17 +132,65 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     )
     click.echo(f"botwerk up: bus {where}; bots {', '.join(bots)}; models {', '.join(models)}; "
                f"transport {kind}; namespace {settings.namespace}", err=True)  # fmt: skip
-    guard(
-        lambda: ensure_demo_models(
-            settings, models, seconds=train_seconds, say=lambda s: click.echo(s, err=True)
-        )
-    )
-    workers = [Worker(bus, settings, _model(settings, name)) for name in models]
+    budget_s = settings.demo_train_minutes * 60
+    lessons = guard(lambda: plan(settings, models, budget_s=budget_s))
+    school = School(
+        bus, settings, lessons, budget_s=budget_s, first_s=first_seconds,
+        heard=partial(_tell, {name: _users(instances, name) for name in models}),
+    )  # fmt: skip
+    workers = [Worker(bus, settings, _served(settings, name, school)) for name in models]
     cores = [Core(bus, settings, instance) for instance in instances]
     transport = TransportRole(
         bus, settings, guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0])), bots[0], bots
     )
-    _run(run_roles(bus, [*workers, *cores, transport]))
+    _run(run_roles(bus, [school, *workers, *cores, transport]))
+
+
+def _served(settings: Settings, name: str, school: Any) -> Any:
+    """The model to serve as ``name``: a stored kind starts as a stand-in, so the worker serves
+    at once; it says "still learning" while the school makes its first version, else its
+    stored version loads in the background (:mod:`botwerk.workers.learning`)."""
+    from botwerk.workers.learning import Learning
+
+    def kind() -> Any:
+        return MODELS.load(name)  # on the stand-in's own thread: torch or gensim take seconds
+
+    if name in school.progress:
+        return Learning(kind, settings, name, school.progress[name])
+    if name in STORED:  # following versions, loading the latest
+        return Learning(kind, settings, name)
+    return _model(settings, name)
+
+
+def _users(bots: list[Any], model: str) -> str:
+    """The bots that ask ``model`` (by their ``model`` option), for the user: ``billybard``."""
+    using = [
+        bot.name for bot in bots if getattr(getattr(bot, "config", None), "model", "") == model
+    ]
+    return " and ".join(using) or f"the {model} model"
+
+
+def _tell(users: dict[str, str], news: Any) -> None:
+    """Say once what the background training did: a first version, a better one, the end."""
+    from botwerk.workers.demo import describe
+    from botwerk.workers.school import Failed, Finished, Published
+
+    if isinstance(news, Published):
+        made = news.manifest
+        who = users.get(made.name, made.name)
+        figures = describe(made.name, made.metrics)
+        if news.before is None:
+            said = f"{who} is ready ({made.spec}: {figures}) and goes on learning meanwhile."
+        else:
+            was = describe(made.name, news.before.metrics) or news.before.spec
+            said = f"{who} learned more: now {made.spec} ({figures}; was {was})."
+    elif isinstance(news, Finished):
+        said = f"{users.get(news.kind, news.kind)} stops learning: {news.why}."
+    elif isinstance(news, Failed):
+        said = f"{users.get(news.kind, news.kind)} could not learn: {news.error}"
+    else:
+        return
+    click.echo(f"botwerk: {said}", err=True)
 
 
 @main.command()
@@ -195,7 +258,9 @@ def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds
     """Bridge a chat platform (KIND) to BOT: publish what users say, deliver what BOT answers.
 
     Transports come from Botwerk and from any installed package that registers one under the
-    `botwerk.transports` entry point group; `--list` shows them.
+    `botwerk.transports` entry point group; `--list` shows them. The console keeps its chat
+    apart from logs: it logs to stderr at WARNING unless BOTWERK_LOG_LEVEL or
+    `botwerk --log-level INFO transport console ...` asks for more.
     """
     from botwerk.transports.base import TransportRole
 
@@ -205,7 +270,8 @@ def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds
         return
     if not kind or not bot:
         raise click.UsageError("give a transport and a bot: botwerk transport console --bot demo")
-    settings = load_settings(obj, f"transport:{kind}")
+    quiet = "WARNING" if kind == CHAT_IN_TERMINAL else None  # chat lines, not log lines
+    settings = load_settings(obj, f"transport:{kind}", default_level=quiet)
     bots = tuple(b.strip() for b in bot.split(",") if b.strip())
     instance = guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0]))  # checks secrets
     bus = _bus(settings, f"transport {kind} {bots[0]} {settings.instance}", role="transport")

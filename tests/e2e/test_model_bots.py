@@ -1,5 +1,6 @@
 """billybard, annalogue and moviebot end to end: real models, real workers and cores as OS
-processes, over a real RabbitMQ; and `botwerk up` training its demo models on a fresh store."""
+processes, over a real RabbitMQ; and `botwerk up` on a fresh store, answering while its demo
+models learn."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
+from typing import Any
 
 import pytest
 
@@ -93,24 +97,82 @@ async def test_a_missing_model_or_worker_is_a_clear_sentence(
     assert "no model 'nonesuch'" in log and "botwerk train" in log
 
 
-def test_botwerk_up_trains_its_demo_models_then_chats_with_both_bots(tmp_path):
+class Console:
+    """`botwerk up` as a person at the console: type a line, watch for what comes back."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "botwerk", "up", *args], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        self.lines: dict[str, list[tuple[float, str]]] = {"out": [], "err": []}
+        for name, stream in (("out", self.process.stdout), ("err", self.process.stderr)):
+            threading.Thread(target=self._read, args=(name, stream), daemon=True).start()
+
+    def _read(self, name: str, stream: Any) -> None:
+        for line in stream:
+            self.lines[name].append((time.monotonic() - self.started, line.rstrip("\n")))
+
+    def type(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def wait_for(
+        self, pattern: str, stream: str = "out", timeout: float = 120
+    ) -> tuple[float, str]:
+        """(seconds since start, the first line of ``stream`` matching ``pattern``)."""
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            found = [(at, line) for at, line in self.lines[stream] if re.search(pattern, line)]
+            if found:
+                return found[0]
+            assert self.process.poll() is None, self.lines
+            time.sleep(0.05)
+        raise AssertionError(f"no {pattern!r} in {stream} after {timeout:g}s: {self.lines}")
+
+    def leave(self) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        return self.process.wait(timeout=60)
+
+
+def test_botwerk_up_answers_at_once_while_its_models_learn_then_with_each_new_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTWERK_")}
     env["BOTWERK_MODELS"] = f"file://{tmp_path / 'models'}"
-    chat = "The government\n@annalogue police vs fire\n@moviebot hello\n@demo ping\n"
-    command = [sys.executable, "-m", "botwerk", "up", "--train-seconds", "10"]
-    first = subprocess.run(
-        command, input=chat, capture_output=True, text=True, timeout=240, env=env
-    )
-    assert first.returncode == 0, first.stderr
-    assert "training the demo one" in first.stderr
-    said = sorted(line for line in first.stdout.splitlines() if re.match(r"^\w+[>!] ", line))
-    assert len(said) == 4, first.stdout  # a bard's answer may run over several lines
-    assert said[0].startswith("annalogue> ") and re.search(r"\d+%", said[0])
-    assert said[1].startswith("billybard> The government")
-    assert said[2] == "demo> pong"
-    assert said[3].startswith("moviebot> ") and len(said[3]) > len("moviebot> ")
+    console = Console("--first-seconds", "3", "--train-minutes", "0", env=env)
+    try:
+        console.type("@demo ping")
+        at, _ = console.wait_for(r"^demo> pong$", timeout=30)
+        assert at < 10, f"the first answer took {at:.1f} s"
+        console.type("The government")
+        _, learning = console.wait_for(r"^billybard! ", timeout=30)
+        assert re.fullmatch(
+            r"billybard! billybard is still learning: \d+%, (a few seconds|about \d+ seconds|"
+            r"about a minute|about \d+ minutes) left\. Ask me again then!", learning
+        ), learning  # fmt: skip
+        for bot, model in (
+            ("billybard", "charrnn"),
+            ("annalogue", "word2vec"),
+            ("moviebot", "chat"),
+        ):
+            console.wait_for(rf"botwerk: {bot} is ready \({model}@1: ", stream="err")
+        console.type("The government")
+        console.type("@annalogue king - man + woman")
+        console.type("@moviebot hello")
+        console.wait_for(r"^billybard> The government")
+        console.wait_for(r"^annalogue> king - man \+ woman = queen \(\d+%\)")
+        console.wait_for(r"^moviebot> .+")
+        for bot in ("billybard", "moviebot"):  # a budget of 0: first versions only
+            console.wait_for(rf"botwerk: {bot} stops learning: only a first version", "err", 30)
+    finally:
+        assert console.leave() == 0, console.lines
 
-    again = subprocess.run(command, input="@demo ping\n", capture_output=True, text=True,
-                           timeout=120, env=env)  # fmt: skip
-    assert again.returncode == 0 and "training" not in again.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "botwerk", "up", "--train-minutes", "0"], input="@demo ping\n",
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "ready" not in again.stderr and "learning" not in again.stderr, again.stderr
     assert again.stdout.splitlines() == ["demo> pong"]
