@@ -169,7 +169,7 @@ def test_each_role_reaches_the_broker_service_and_waits_for_its_user(name):
 
 @pytest.mark.parametrize("name", sorted(ROLES))
 def test_each_role_environment_is_valid_settings(name):
-    env = dict(ROLES[name]["environment"])
+    env = {key: resolved(str(value)) for key, value in ROLES[name]["environment"].items()}
     if name == SETUP:  # the passwords it gives the users, read by `botwerk broker setup`
         env = {key: value for key, value in env.items() if not key.endswith(("_PASSWORD", "_USER"))}
     fields = {f"BOTWERK_{field.upper()}": field for field in Settings.model_fields}

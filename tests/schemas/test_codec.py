@@ -22,7 +22,7 @@ from botwerk.schemas import (
     encode,
     validate,
 )
-from botwerk.schemas.messages import ModelPromoted, ModelRejected
+from botwerk.schemas.messages import Learning, ModelPromoted, ModelRejected
 
 EXAMPLES = [
     Inbound(
@@ -34,6 +34,7 @@ EXAMPLES = [
     InferRequest(model="echo", inputs={"text": "hi", "n": 3, "blob": b"\x00\xff", "l": [1.5]}),
     InferReply(model="echo", version="1", outputs={"text": "hi"}, batch_size=4, compute_ms=1.25),
     Error(code="model_error", message="the model failed", detail="ValueError: x"),
+    Error(code="no_worker", message="still learning", learning=Learning(done=0.4, eta_s=65.0)),
     ModelPublished(name="bard", kind="charrnn", version="3", uri="file://m", created_at=2.0),
     ModelPromoted(name="bard", kind="charrnn", version="2", previous="3", rollback=True, at=2.5),
     ModelRejected(name="bard", version="4", serving="bard@3", instance="a1", reason="x", at=2.7),
