@@ -46,6 +46,8 @@ bench: $(VENV)/.installed        ## every benchmark, each against its baseline i
 	$(BIN)/python bench/echo_roundtrip.py
 	$(BIN)/python bench/charrnn_generation.py
 	$(BIN)/python bench/word2vec_queries.py
+	$(BIN)/python bench/word2vec_analogies.py
+	$(BIN)/python bench/billybard_words.py
 	$(BIN)/python bench/chat_decoding.py
 	$(BIN)/python bench/chat_rl.py
 	$(BIN)/python bench/rollout.py

@@ -103,7 +103,8 @@ def test_what_the_demo_makes_improves_or_leaves_alone(demo_settings, tmp_path):
         "charrnn", manifest("charrnn", "lee_background.cor", val_loss=2.0, seconds=61.0), 60
     )
     assert not wants_more("charrnn", manifest("charrnn", "shakespeare.txt", val_loss=3.0), 60)
-    assert not wants_more("chat", manifest("chat", "chatterbot", valid_bleu=0.5), 60)
+    assert not wants_more("chat", manifest("chat", "chatterbot", valid_bleu=4.0), 60)
+    assert wants_more("chat", manifest("chat", "chatterbot", valid_bleu=2.0), 60)
     # The Lee-trained vectors the demo once made are replaced by GloVe; GloVe is kept.
     assert wants_more("word2vec", manifest("word2vec", "lee_background.cor"), 60)
     assert not wants_more("word2vec", manifest("word2vec", "glove-6b-50d"), 60)
