@@ -45,6 +45,16 @@ class Progress:
     def __init__(self, done: float = 0.0, eta_s: float = 60.0) -> None:
         self._lock = threading.Lock()
         self._state = (done, eta_s)
+        self.failed = False
+        """the training failed: no version is coming"""
+
+    @property
+    def arriving(self) -> bool:
+        """A version exists (it is loading, or serving)."""
+        return self.now()[0] >= 1.0
+
+    def fail(self) -> None:
+        self.failed = True
 
     def update(self, done: float, eta_s: float) -> None:
         with self._lock:
@@ -98,7 +108,7 @@ class Learning:
     @property
     def arriving(self) -> bool:
         """True once a version exists: it is loading, and requests wait for it."""
-        return self.progress.now()[0] >= 1.0
+        return self.progress.arriving
 
     @property
     def follows(self) -> str:
@@ -131,6 +141,8 @@ class Learning:
 
     def answer(self) -> Error:
         """The reply to every request while learning: where the training stands."""
+        if self.progress.failed:
+            return Error(code="model_error", message=f"the {self.name} model could not be made")
         done, eta_s = self.progress.now()
         return Error(
             code="no_worker",

@@ -45,6 +45,7 @@ from botwerk.workers.demo import (
     ROUND_S,
     STALE_ROUNDS,
     Lesson,
+    latest_of,
     learn,
     wants_more,
 )
@@ -177,7 +178,10 @@ class School:
         elif what == "finished":
             self.heard(Finished(*body))
         elif what == "failed":
-            self.heard(Failed(*body))
+            failed = Failed(*body)
+            if failed.kind in self.progress and not self.progress[failed.kind].arriving:
+                self.progress[failed.kind].fail()  # its stand-in stops saying "learning"
+            self.heard(failed)
 
 
 # The child.
@@ -240,7 +244,9 @@ class _Teacher:
         return True
 
     def stop_reason(self, kind: str, budget_s: float, stale: int) -> str | None:
-        latest = self.store.latest(kind)
+        latest = latest_of(self.store, kind)
+        if latest is None:
+            return "its first version could not be made"
         if GOALS[kind].met(latest.metrics):
             return "it is good enough"
         if not wants_more(kind, latest, budget_s):

@@ -12,8 +12,10 @@ from botwerk.infra.errors import RemoteError
 from botwerk.infra.memory import MemoryBus
 from botwerk.infra.rpc import Replies, Rpc
 from botwerk.infra.settings import Settings
+from botwerk.schemas.messages import Learning as Learned
 from botwerk.workers.demo import Lesson, plan, wants_more
-from botwerk.workers.learning import Learning
+from botwerk.workers.echo.serve import EchoModel
+from botwerk.workers.learning import Learning, Progress
 from botwerk.workers.runtime import Worker
 from botwerk.workers.school import Finished, News, Published, School
 from botwerk.workers.store import Manifest, ModelStore
@@ -120,3 +122,13 @@ def test_a_store_with_the_models_plans_nothing_beyond_the_budget(demo_settings, 
                   corpus="lee_background.cor")  # fmt: skip
     assert plan(demo_settings, ["charrnn"], budget_s=0.0) == []
     assert plan(demo_settings, ["charrnn"], budget_s=600.0) == [Lesson("charrnn", False)]
+
+
+def test_a_stand_in_whose_training_failed_stops_saying_it_learns(demo_settings):
+    progress = Progress(0.3, 40.0)
+    model = Learning(lambda: EchoModel, demo_settings, "charrnn", progress)
+    learning = model.answer()
+    assert learning.code == "no_worker" and learning.learning == Learned(done=0.3, eta_s=40.0)
+    progress.fail()
+    failed = model.answer()
+    assert failed.code == "model_error" and failed.learning is None
