@@ -71,6 +71,9 @@ async def test_broker_kill_negative_control_transient_queues_lose_messages(
     async with make_mesh(deadline_ms=15_000) as mesh:
         mesh.start_worker(sabotage="transient")
         mesh.start_core(sabotage="transient")
+        # The core sees the model served once: a model it never saw served, with no consumer,
+        # would be answered "not running" at once instead of queued (infra/rpc.py Presence).
+        await (await mesh.ledger.submit(mesh.chat, mesh.ledger.new_id()))
         mesh.kill("worker")  # requests wait in the (transient) queues when the broker dies
         answers = [await mesh.ledger.submit(mesh.chat, mesh.ledger.new_id()) for _ in range(100)]
         await asyncio.sleep(1)
