@@ -9,17 +9,23 @@ BIN    := $(VENV)/bin
 # are prose. tests/test_doctests.py fails on a `>>>` anywhere this does not run.
 DOCTESTS := botwerk
 
-# `make run` installs what running needs; `make test` adds the platform SDKs and the test tools.
-$(VENV)/.run: pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+# `make run` installs what running needs; `make test` also the platform SDKs and the test tools,
+# in one pip run. No .pyc compiling at install (--no-compile): Python compiles what it imports.
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check --no-compile
+CHECK_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "Botwerk needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+
+$(VENV)/.run: pyproject.toml
+	@$(CHECK_PYTHON)
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
 	@touch $@
 
-$(VENV)/.installed: $(VENV)/.run
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $@
+$(VENV)/.installed: pyproject.toml
+	@$(CHECK_PYTHON)
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e '.[dev]'
+	@touch $(VENV)/.run $@
 
 run: $(VENV)/.run                ## the whole mesh in one process: type, and the demo bot answers
 	$(BIN)/botwerk up

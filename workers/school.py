@@ -302,6 +302,13 @@ def _step_aside() -> None:
     """Lower priority, and all cores but one: the serving process stays quick."""
     with contextlib.suppress(OSError):
         os.nice(NICE)
+    import threading
+
     import torch
+    from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+
+    # tqdm's default lock is a multiprocessing semaphore, left behind when this child is
+    # terminated (Python then warns of a "leaked semaphore" at exit): a thread lock will do.
+    tqdm.set_lock(threading.RLock())
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))

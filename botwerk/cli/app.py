@@ -172,15 +172,17 @@ def _users(bots: list[Any], model: str) -> str:
 
 def _tell(users: dict[str, str], news: Any) -> None:
     """Say once what the background training did: a first version, a better one, the end."""
-    from botwerk.workers.demo import describe
+    from botwerk.workers.demo import TRAINED, describe
     from botwerk.workers.school import Failed, Finished, Published
 
     if isinstance(news, Published):
         made = news.manifest
         who = users.get(made.name, made.name)
         figures = describe(made.name, made.metrics)
-        if news.before is None:
+        if news.before is None and made.name in TRAINED:
             said = f"{who} is ready ({made.spec}: {figures}) and goes on learning meanwhile."
+        elif news.before is None:
+            said = f"{who} is ready ({made.spec}: {figures})."
         else:
             was = describe(made.name, news.before.metrics) or news.before.spec
             said = f"{who} learned more: now {made.spec} ({figures}; was {was})."

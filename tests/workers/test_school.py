@@ -35,8 +35,8 @@ async def test_a_bot_says_how_far_its_model_is_then_gets_each_better_version_liv
     await bus.start()
     heard: list[News] = []
     school = School(
-        bus, settings, [Lesson("charrnn", first=True)], budget_s=4.0, heard=heard.append,
-        first_s=1.5, round_s=2.5,
+        bus, settings, [Lesson("charrnn", first=True)], budget_s=3.0, heard=heard.append,
+        first_s=1.0, round_s=2.0,
     )  # fmt: skip
 
     def charrnn() -> type:
@@ -82,7 +82,7 @@ async def test_a_bot_says_how_far_its_model_is_then_gets_each_better_version_liv
         answer = await rpc.infer("charrnn", PRIME, deadline_ms=now_ms() + 10_000)
         assert answer.version == last
         [finished] = [news for news in heard if isinstance(news, Finished)]
-        assert finished.why == "its 4 s of training are spent"
+        assert finished.why == "its 3 s of training are spent"
     finally:
         await school.stop()
         await worker.stop()
