@@ -56,6 +56,10 @@ class Progress:
     def fail(self) -> None:
         self.failed = True
 
+    def arrive(self) -> None:
+        """A version exists now: it loads, and requests wait for it (about :data:`LOAD_S`)."""
+        self.update(1.0, LOAD_S)
+
     def update(self, done: float, eta_s: float) -> None:
         with self._lock:
             self._state = (min(max(done, 0.0), 1.0), max(eta_s, 0.0))
@@ -66,8 +70,8 @@ class Progress:
             return self._state
 
 
-ARRIVING = Progress(1.0, 5.0)
-"""The progress of a model whose version exists and is loading."""
+LOAD_S = 5.0
+"""About how long a stored version takes to load and warm up."""
 
 
 class Learning:
@@ -81,8 +85,12 @@ class Learning:
         kind: Callable[[], type[Any]],
         settings: Settings,
         name: str,
-        progress: Progress = ARRIVING,
+        progress: Progress | None = None,
     ) -> None:
+        """``progress``: the training's, while it learns; None: a version exists, it loads."""
+        if progress is None:
+            progress = Progress()
+            progress.arrive()
         self.settings, self.name, self.progress = settings, name, progress
         self.version = NOT_YET
         self._kind: type[Any] | BaseException | None = None
@@ -97,7 +105,6 @@ class Learning:
         except BaseException as exc:  # kept: raised where the class is needed
             self._kind = exc
 
-    @property
     def kind(self) -> type[Any]:
         """The real model's class, once imported (waits for the import)."""
         self._importing.join()
@@ -116,14 +123,14 @@ class Learning:
 
     def at(self, version: str) -> Any:
         """The real model, at ``version``: what the follower swaps in."""
-        return self.kind(self.settings, self.name, f"{self.name}@{version}")
+        return self.kind()(self.settings, self.name, f"{self.name}@{version}")
 
     def latest(self) -> str:
         """The stored latest version, or :data:`NOT_YET` while there is none.
 
         The follower asks on a thread: the class is imported by then, so :meth:`at` is quick.
         """
-        self.kind  # noqa: B018 - waits for the import, here off the event loop
+        self.kind()  # waits for the import, here off the event loop
         try:
             return ModelStore.from_settings(self.settings).latest(self.name).version
         except ModelNotFound:

@@ -167,7 +167,7 @@ class School:
         if what == "published":
             manifest = msgspec.convert(body[0], Manifest)
             if manifest.name in self.progress:  # learned: requests now wait for it to load
-                self.progress[manifest.name].update(1.0, 5.0)
+                self.progress[manifest.name].arrive()
             before = None if body[1] is None else msgspec.convert(body[1], Manifest)
             names = topology.Names(self.settings.namespace)
             try:
