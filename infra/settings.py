@@ -110,8 +110,19 @@ class Settings(BaseSettings):
     )
     management_url: str = Field(
         "http://127.0.0.1:15672/",
-        description="RabbitMQ's management HTTP API, for `botwerk broker setup`",
+        description="RabbitMQ's management HTTP API, for `botwerk broker setup`, `status`, `dead`",
     )
+    metrics_port: int = Field(
+        0, ge=0, le=65535,
+        description="this role's Prometheus /metrics, /healthz and /readyz port (0: off)",
+    )  # fmt: skip
+    dead_max_length: int = Field(
+        100_000, gt=0, description="dead letters kept; past it the oldest are dropped"
+    )
+    dead_max_age_s: int = Field(
+        7 * 24 * 3600, gt=0, le=10 * 365 * 24 * 3600,
+        description="seconds a dead letter is kept before it is dropped (default: a week)",
+    )  # fmt: skip
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
 
