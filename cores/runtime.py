@@ -21,7 +21,7 @@ import logging
 from msgspec.structs import replace
 
 from botwerk.cores.bot import Bot, Context
-from botwerk.infra import messages, topology
+from botwerk.infra import messages, metrics, topology
 from botwerk.infra.bus import Bus, Delivery, Subscription
 from botwerk.infra.errors import DeadLetter, PublishRefused, RemoteError, TooLarge
 from botwerk.infra.events import announce
@@ -56,11 +56,12 @@ class Core:
         self.responder = Responder(
             bus, self.names, Inbound, self._on_message, asked=INBOUND,
             too_large=_too_long, max_bytes=settings.max_message_bytes,
+            labels=metrics.Labels(self.role, bot=bot.name),
         )  # fmt: skip
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
-        limits = topology.Limits(self.settings.delivery_limit, self.settings.max_queue_length)
+        limits = topology.limits_of(self.settings)
         await self.bus.declare(topology.for_core(self.names, self.bot.name, limits))
         await self.replies.start()
         queue = self.names.core_queue(self.bot.name)
@@ -68,6 +69,16 @@ class Core:
         self._subscription = await self.bus.consume(queue, handler, prefetch=self.settings.prefetch)
         await announce(self.bus, self.names, self.role, self.bot.name, self.settings.instance, True)
         log.info("bot %s answering %s", self.bot.name, queue)
+
+    @property
+    def name(self) -> str:
+        """The bot it runs, as ``/readyz`` and the metrics name it."""
+        return self.bot.name
+
+    def not_ready(self) -> list[str]:
+        """Why it cannot answer yet (``/readyz``)."""
+        queue = self.names.core_queue(self.bot.name)
+        return [] if self._subscription is not None else [f"not consuming {queue}"]
 
     async def stop(self) -> None:
         if self._subscription is not None:
@@ -89,7 +100,7 @@ class Core:
         try:
             text = await self.bot.dispatch(ctx)
         except PublishRefused as exc:  # costs this message only: its dead letter says why
-            raise DeadLetter(f"the broker refused a request it caused: {exc}") from None
+            raise DeadLetter(f"the broker refused a request it caused: {exc}", "refused") from None
         except RemoteError as exc:
             say = log.info if exc.learning is not None else log.warning  # learning: expected
             say("%s: %s %s", exc.code, exc.message, exc.detail)  # detail: for logs only

@@ -33,6 +33,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from botwerk.infra import metrics
 from botwerk.infra.errors import TooLarge
 from botwerk.infra.topology import Declarable, Names
 from botwerk.schemas import CONTENT_TYPE, Envelope, encode
@@ -41,10 +42,12 @@ log = logging.getLogger("botwerk.bus")
 
 TRACE_HEADER = "x-botwerk-trace"
 DEADLINE_HEADER = "x-botwerk-deadline"
+SENT_HEADER = "x-botwerk-sent"  # epoch ms at publish: the queue wait in the metrics
 REASON_HEADER = "x-botwerk-reason"
 DEAD_QUEUE_HEADER = "x-botwerk-queue"
 DEAD_EXCHANGE_HEADER = "x-botwerk-exchange"
 DEAD_KEY_HEADER = "x-botwerk-routing-key"
+DEAD_AT_HEADER = "x-botwerk-dead-at"  # epoch ms when Botwerk dead-lettered it: `dead purge`
 MISSING_DEADLINE = f"a valid {DEADLINE_HEADER} (an integer of epoch milliseconds)"
 
 Settlement = Literal["ack", "requeue", "discard"]
@@ -81,8 +84,9 @@ class Outgoing:
         deadline_ms: int | None = None,
         **properties: Any,
     ) -> Outgoing:
-        """Encode ``message``; ``trace``/``deadline_ms`` go into the Botwerk headers."""
+        """Encode ``message``; ``trace``/``deadline_ms`` and the time now go into the headers."""
         headers: dict[str, Any] = dict(properties.pop("headers", {}))
+        headers[SENT_HEADER] = now_ms()
         if trace:
             headers[TRACE_HEADER] = trace
         if deadline_ms is not None:
@@ -127,6 +131,14 @@ class Delivery:
     def deadline_ms(self) -> int | None:
         """The ``x-botwerk-deadline`` header: epoch milliseconds; None if absent or not an int."""
         value = self.headers.get(DEADLINE_HEADER)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            return None
+        return value
+
+    @property
+    def sent_ms(self) -> int | None:
+        """The ``x-botwerk-sent`` header (epoch ms of publishing); None if absent or not an int."""
+        value = self.headers.get(SENT_HEADER)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             return None
         return value
@@ -203,8 +215,13 @@ class Bus(Protocol):
         """
 
 
-async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -> None:
+async def dead_letter(
+    bus: Bus, names: Names, delivery: Delivery, reason: str, *, code: str = "other", role: str = ""
+) -> None:
     """Move ``delivery`` to ``{ns}.dead`` with ``reason`` in a header, then ack it.
+
+    ``code`` is the reason's short, bounded name that ``botwerk_dead_letters_total{role}``
+    counts it under (the metrics never carry the free text).
 
     The copy keeps its body and properties, and says where it came from (queue, exchange,
     routing key) so it can be replayed once the cause is fixed. The body-size cap does not
@@ -228,6 +245,7 @@ async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -
         DEAD_QUEUE_HEADER: delivery.queue,
         DEAD_EXCHANGE_HEADER: delivery.exchange,
         DEAD_KEY_HEADER: delivery.routing_key,
+        DEAD_AT_HEADER: now_ms(),
     }
     copy = replace(delivery.message, headers=headers, expiration_ms=None)
     try:
@@ -237,6 +255,7 @@ async def dead_letter(bus: Bus, names: Names, delivery: Delivery, reason: str) -
         delivery.requeue()
         return
     log.warning("dead-lettered %s from %s: %s", delivery.message.message_id, delivery.queue, reason)
+    metrics.dead_lettered(role, code)
     delivery.ack()
 
 

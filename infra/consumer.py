@@ -9,6 +9,9 @@ For each delivery: decode and validate (a :class:`SchemaError` dead-letters the 
 the field and reason), run the handler inside the message's trace, then settle: ack when it
 returns, dead-letter on :class:`DeadLetter` or any other exception (with the exception as the
 reason), requeue on :class:`Requeue`. The consumer carries on with the next message either way.
+Given ``labels``, it also counts each message by outcome (``ok``, or what ``handle`` returns:
+``error`` for an error reply; ``dead``, ``expired``, ``requeued``) and times its queue wait and
+handling (:mod:`botwerk.infra.metrics`).
 Roles that answer requests build on it through :mod:`botwerk.infra.responder`; reply queues
 through :class:`botwerk.infra.rpc.Inbox`.
 """
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from botwerk.infra.bus import Bus, Delivery, Handler, dead_letter
+from botwerk.infra import metrics
+from botwerk.infra.bus import Bus, Delivery, Handler, dead_letter, now_ms
 from botwerk.infra.errors import DeadLetter, Requeue
 from botwerk.infra.logs import trace
 from botwerk.infra.topology import Names
@@ -35,13 +40,18 @@ def typed_handler(
     bus: Bus,
     names: Names,
     expect: tuple[type[E], ...],
-    handle: Callable[[E, Delivery], Awaitable[None]],
+    handle: Callable[[E, Delivery], Awaitable[str | None]],
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    labels: metrics.Labels | None = None,
 ) -> Handler:
-    """A bus handler that decodes into one of ``expect`` and calls ``handle(message, delivery)``."""
+    """A bus handler that decodes into one of ``expect`` and calls ``handle(message, delivery)``.
 
-    async def on_delivery(delivery: Delivery) -> None:
+    ``handle`` may return an outcome for the metrics (``error``); None is ``ok``.
+    """
+    role = labels.role if labels is not None else ""
+
+    async def settle(delivery: Delivery) -> str:
         raw = delivery.message
         with trace(delivery.trace or raw.message_id):
             try:
@@ -49,20 +59,40 @@ def typed_handler(
                     raw.body, raw.type, raw.content_type, expect=expect, max_bytes=max_bytes
                 )
             except SchemaError as exc:
-                await dead_letter(bus, names, delivery, f"schema error: {exc}")
-                return
-            await _run(bus, names, delivery, handle(message, delivery))
+                await dead_letter(
+                    bus, names, delivery, f"schema error: {exc}", code="schema", role=role
+                )
+                return _final(delivery, "dead")
+            return _final(
+                delivery, await _run(bus, names, delivery, handle(message, delivery), role)
+            )
+
+    async def on_delivery(delivery: Delivery) -> None:
+        if labels is None:
+            await settle(delivery)
+            return
+        metrics.queue_wait(labels, delivery.sent_ms, now_ms())
+        started = time.perf_counter()
+        with metrics.in_flight(labels):
+            outcome = await settle(delivery)
+        metrics.observe(labels, "handle", time.perf_counter() - started)
+        metrics.count(labels, outcome)
 
     return on_delivery
 
 
-async def _run(bus: Bus, names: Names, delivery: Delivery, work: Awaitable[None]) -> None:
+async def _run(
+    bus: Bus, names: Names, delivery: Delivery, work: Awaitable[str | None], role: str
+) -> str:
+    """Await ``work`` and settle ``delivery`` as it ended; the outcome for the metrics."""
     try:
-        await work
+        outcome = await work
     except DeadLetter as exc:
-        await dead_letter(bus, names, delivery, exc.reason)
+        await dead_letter(bus, names, delivery, exc.reason, code=exc.code, role=role)
+        return "expired" if exc.code == "expired" else "dead"
     except Requeue:
         delivery.requeue()
+        return "requeued"
     except asyncio.CancelledError:
         if delivery.settled is None:
             delivery.requeue()  # shutting down mid-message: let another consumer have it
@@ -70,7 +100,14 @@ async def _run(bus: Bus, names: Names, delivery: Delivery, work: Awaitable[None]
     except Exception as exc:
         log.exception("handler failed on %s", delivery.message.message_id)
         if delivery.settled is None:
-            await dead_letter(bus, names, delivery, f"handler error: {type(exc).__name__}: {exc}")
-    else:
-        if delivery.settled is None:
-            delivery.ack()
+            reason = f"handler error: {type(exc).__name__}: {exc}"
+            await dead_letter(bus, names, delivery, reason, code="handler_error", role=role)
+        return "dead"
+    if delivery.settled is None:
+        delivery.ack()
+    return outcome or "ok"
+
+
+def _final(delivery: Delivery, outcome: str) -> str:
+    """``outcome``, unless the delivery went back to its queue (a dead letter that failed)."""
+    return "requeued" if delivery.settled in (None, "requeue") else outcome

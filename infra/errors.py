@@ -20,11 +20,16 @@ class HandlerControl(BotwerkError):
 
 
 class DeadLetter(HandlerControl):
-    """Send the message to ``{ns}.dead`` with ``reason`` in a header, then ack it."""
+    """Send the message to ``{ns}.dead`` with ``reason`` in a header, then ack it.
 
-    def __init__(self, reason: str) -> None:
+    ``code`` names the reason in the metrics (``botwerk_dead_letters_total{reason}``): a short,
+    fixed word, never the reason's text. ``expired`` counts the message as expired, not dead.
+    """
+
+    def __init__(self, reason: str, code: str = "other") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 class Requeue(HandlerControl):

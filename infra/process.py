@@ -12,6 +12,11 @@ back to their queues for another process. A signal that comes before the roles s
 broker down, a password refused, a model still loading) ends the process at once: nothing has
 been taken from a queue yet. A role with a ``finished`` task (the console
 transport at end of input) ends the process when that task completes.
+
+With ``BOTWERK_METRICS_PORT`` set (the roles' settings), the process serves Prometheus metrics,
+``/healthz`` and ``/readyz`` on that port for all its roles (:mod:`botwerk.infra.metrics`):
+ready once the bus is connected and every role has started and says nothing against it (a
+role's ``not_ready()``: a model still loading, no consumer).
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ import contextlib
 import logging
 import signal
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any, Protocol
 
+from . import metrics
 from .bus import Bus
 
 log = logging.getLogger("botwerk.process")
 
+OFFLINE = "not connected to the broker (it reconnects with backoff)"
 STOP_GRACE_S = 15.0
 OFFLINE_GRACE_S = 0.5  # stopping a role while the broker is away
 
@@ -46,8 +54,9 @@ async def run_roles(bus: Bus, roles: list[Any]) -> None:
     wrong), while a role starts (a model loading), and while serving.
     """
     stopping = _stop_on_signals()
-    stop = asyncio.ensure_future(stopping.wait())
     started: list[Role] = []
+    server = _serve_metrics(bus, roles, started)
+    stop = asyncio.ensure_future(stopping.wait())
     try:
         if not await _unless_stopped(_start(bus, roles, started), stop):
             log.info("stopped before serving")
@@ -61,6 +70,34 @@ async def run_roles(bus: Bus, roles: list[Any]) -> None:
     finally:
         stop.cancel()
         await _stop(bus, started)
+        if server is not None:
+            server.close()
+            metrics.forget()
+
+
+def _serve_metrics(bus: Bus, roles: list[Any], started: list[Role]) -> metrics.MetricsServer | None:
+    """Serve metrics and health on the roles' ``metrics_port``; None when it is 0 (off)."""
+    port = next((role.settings.metrics_port for role in roles if hasattr(role, "settings")), 0)
+    if not port:
+        return None
+    metrics.HEALTH.role = roles[0].role if len(roles) == 1 else "up"
+    metrics.watch_loop(asyncio.get_running_loop())
+    metrics.watch("bus", bus.kind, lambda: [] if getattr(bus, "connected", True) else [OFFLINE])
+    for role in roles:
+        metrics.watch(role.role, getattr(role, "name", ""), partial(_not_ready, role, started))
+    try:  # watched first: the first /readyz already hears every role
+        server = metrics.serve(port)
+    except BaseException:
+        metrics.forget()
+        raise
+    log.info("metrics, /healthz and /readyz on port %d", server.port)
+    return server
+
+
+def _not_ready(role: Any, started: list[Role]) -> list[str]:
+    """What the role says against its readiness; "starting" until it has started."""
+    reasons = list(role.not_ready()) if hasattr(role, "not_ready") else []
+    return reasons or ([] if role in started else ["starting"])
 
 
 def _stop_on_signals() -> asyncio.Event:

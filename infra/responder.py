@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from botwerk.infra import metrics
 from botwerk.infra.bus import (
     DEADLINE_HEADER,
     MISSING_DEADLINE,
@@ -41,7 +42,7 @@ from botwerk.infra.bus import (
 from botwerk.infra.consumer import typed_handler
 from botwerk.infra.errors import DeadLetter, TooLarge
 from botwerk.infra.topology import Names
-from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope
+from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, Error
 from botwerk.schemas.messages import MAX_DEADLINE_MS
 
 Req = TypeVar("Req", bound=Envelope)
@@ -81,6 +82,7 @@ class Responder(Generic[Req, Rep]):
         persistent: bool = True,
         after: Callable[[Delivery], None] | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        labels: metrics.Labels | None = None,
     ) -> None:
         self.bus = bus
         self.names = names
@@ -91,36 +93,43 @@ class Responder(Generic[Req, Rep]):
         self._persistent = persistent
         self._after = after
         self._max_bytes = max_bytes
+        self._labels = labels
 
     def handler(self) -> Handler:
         """The bus handler: decode, check, answer, reply, then (on return) ack."""
         return typed_handler(
-            self.bus, self.names, (self.expect,), self.respond, max_bytes=self._max_bytes
-        )
+            self.bus, self.names, (self.expect,), self.respond, max_bytes=self._max_bytes,
+            labels=self._labels,
+        )  # fmt: skip
 
-    async def respond(self, request: Req, delivery: Delivery) -> None:
-        """Check ``delivery``, answer ``request`` and publish the reply (confirmed)."""
+    async def respond(self, request: Req, delivery: Delivery) -> str:
+        """Check ``delivery``, answer ``request`` and publish the reply (confirmed); the outcome
+        for the metrics: ``error`` when the reply is an error, else ``ok``."""
         reply_to = self.check(delivery)
         reply = await self._answer(request, delivery)
         await self.reply(delivery, reply_to, reply)
         if self._after is not None:
             self._after(delivery)
+        return "error" if isinstance(reply, Error) or getattr(reply, "error", None) else "ok"
 
     def check(self, delivery: Delivery) -> str:
         """Where to reply; :class:`DeadLetter` when the request cannot or must not be started."""
         reply_to = delivery.message.reply_to
         if not reply_to:
-            raise DeadLetter(f"{self.asked.what} without reply_to: nowhere to answer")
+            raise DeadLetter(
+                f"{self.asked.what} without reply_to: nowhere to answer", "no_reply_to"
+            )
         if delivery.deadline_ms is None:
-            raise DeadLetter(f"{self.asked.what} without {MISSING_DEADLINE}")
+            raise DeadLetter(f"{self.asked.what} without {MISSING_DEADLINE}", "no_deadline")
         if (ahead_ms := delivery.deadline_ms - now_ms()) > MAX_DEADLINE_MS:
             raise DeadLetter(
                 f"{self.asked.what} whose {DEADLINE_HEADER} lies {ahead_ms / 3_600_000:.1f} "
                 f"hours ahead, over the {MAX_DEADLINE_MS // 3_600_000} hour maximum: "
-                "check the sender's clock and that it sends epoch milliseconds"
+                "check the sender's clock and that it sends epoch milliseconds",
+                "deadline_too_far",
             )
         if delivery.expired():
-            raise DeadLetter(self.asked.expired)
+            raise DeadLetter(self.asked.expired, "expired")
         return reply_to
 
     async def reply(self, delivery: Delivery, reply_to: str, reply: Rep) -> None:

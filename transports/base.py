@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol
 
-from botwerk.infra import messages, topology
+from botwerk.infra import messages, metrics, topology
 from botwerk.infra.backoff import Backoff
 from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
 from botwerk.infra.errors import DeadLetter, PublishFailed, Rejected, TooLarge, Unroutable
@@ -40,6 +40,13 @@ log = logging.getLogger("botwerk.transport")
 
 GOOD_RUN_S = 30.0  # a connection that lasted this long resets the backoff
 FROM_GATEWAY = {"botwerk.origin": "gateway"}  # in the meta of replies the gateway makes itself
+OUTCOME = {
+    "no_worker": "unroutable",
+    "busy": "busy",
+    "bad_request": "too_large",
+    "timeout": "expired",
+}
+"""The metrics' outcome of each failure the gateway tells the user about itself."""
 
 
 class Transport(Protocol):
@@ -86,6 +93,7 @@ class Gateway:
         )
         """The gateway's own reply inbox: every reply on it is for one of its users."""
         self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._sent: dict[str, tuple[float, str]] = {}  # message id -> (perf_counter, bot)
         self._answered = SeenIds()
         self._timed_out = SeenIds()
         self._events = SeenIds()
@@ -98,7 +106,7 @@ class Gateway:
         """published, delivered, duplicate_events, duplicate_replies, and each failure code"""
 
     async def start(self) -> None:
-        await self.bus.declare(topology.base(self.names))
+        await self.bus.declare(topology.base(self.names, topology.limits_of(self.settings)))
         await self.replies.start()
 
     async def stop(self) -> None:
@@ -130,6 +138,7 @@ class Gateway:
             if event_id in self._events:
                 log.info("platform event %s seen already; dropped", event_id)
                 self.stats["duplicate_events"] += 1
+                metrics.count(_labels(bot or self.bot), "duplicate")
                 return None
             self._events.add(event_id)
         inbound = Inbound(
@@ -149,6 +158,8 @@ class Gateway:
             self.settings.deadline_ms / 1000, self._expire, message_id, inbound
         )
         self._idle.clear()
+        self._sent[message_id] = (time.perf_counter(), inbound.bot)
+        metrics.in_flight_add(_labels(inbound.bot), 1)
         message = Outgoing.of(
             inbound, message_id=message_id, reply_to=self.replies.queue,
             trace=message_id[:16], deadline_ms=deadline,
@@ -169,15 +180,18 @@ class Gateway:
             await self._fail(message_id, inbound, "bad_request", messages.MESSAGE_TOO_LONG)
         except PublishFailed as exc:
             log.warning("could not publish %s: %s", message_id, exc)
-            await self._fail(message_id, inbound, "timeout", messages.UNREACHABLE)
+            await self._fail(message_id, inbound, "timeout", messages.UNREACHABLE, "refused")
 
     async def _on_reply(self, reply: Envelope, delivery: Delivery) -> None:
         if not isinstance(reply, Reply):
-            raise DeadLetter(f"a transport's reply queue takes {Reply.TYPE}, not {reply.TYPE}")
+            raise DeadLetter(
+                f"a transport's reply queue takes {Reply.TYPE}, not {reply.TYPE}", "wrong_type"
+            )
         correlation_id = delivery.message.correlation_id or ""
         if correlation_id in self._timed_out:
             log.info("reply to %s came after its deadline; not shown", correlation_id)
             self.stats["late_replies"] += 1
+            metrics.count(_labels(reply.bot), "late")
             self._timed_out.discard(correlation_id)
             if self.on_late is not None:
                 await self.on_late(reply)
@@ -185,9 +199,13 @@ class Gateway:
         if correlation_id in self._answered:
             log.info("reply to %s already delivered; duplicate dropped", correlation_id)
             self.stats["duplicate_replies"] += 1
+            metrics.count(_labels(reply.bot), "duplicate")
             return
-        self._settle(correlation_id)
+        sent = self._settle(correlation_id)
         await self._deliver(reply)
+        metrics.count(_labels(reply.bot), "error" if reply.error else "ok")
+        if sent is not None:
+            metrics.observe(_labels(reply.bot), "end_to_end", time.perf_counter() - sent)
 
     def _expire(self, message_id: str, inbound: Inbound) -> None:
         if message_id not in self._answered:
@@ -198,12 +216,15 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _fail(self, message_id: str, inbound: Inbound, code: str, text: str) -> None:
+    async def _fail(
+        self, message_id: str, inbound: Inbound, code: str, text: str, outcome: str = ""
+    ) -> None:
         if message_id in self._answered:
             return
         self._settle(message_id)
         log.info("message %s: %s", message_id, code)  # the user is told; the console stays clean
         self.stats[code] += 1
+        metrics.count(_labels(inbound.bot), outcome or OUTCOME.get(code, "error"))
         reply = Reply(
             bot=inbound.bot, conversation=inbound.conversation, thread=inbound.thread,
             text=text.format(bot=inbound.bot), error=code, meta={**inbound.meta, **FROM_GATEWAY},
@@ -213,17 +234,26 @@ class Gateway:
         except Exception:
             log.exception("could not tell the user about %s", code)
 
-    def _settle(self, message_id: str) -> None:
+    def _settle(self, message_id: str) -> float | None:
+        """Mark ``message_id`` answered; when it was published (``perf_counter``), if it was."""
         self._answered.add(message_id)
         if timer := self._pending.pop(message_id, None):
             timer.cancel()
         if not self._pending:
             self._idle.set()
+        if (sent := self._sent.pop(message_id, None)) is None:
+            return None
+        metrics.in_flight_add(_labels(sent[1]), -1)
+        return sent[0]
 
     async def _deliver(self, reply: Reply) -> None:
         if reply.text:
             await self.transport.send(reply)
         self.stats["delivered"] += 1
+
+
+def _labels(bot: str) -> metrics.Labels:
+    return metrics.Labels("transport", bot=bot)
 
 
 async def serve_forever(transport: Transport, gateway: Gateway, settings: Settings) -> None:
@@ -262,6 +292,17 @@ class TransportRole:
         self.settings = settings
         self.gateway = Gateway(bus, settings, transport, bot, bots)
         self.finished: asyncio.Task[Any] | None = None
+
+    @property
+    def name(self) -> str:
+        """The transport kind, as ``/readyz`` and the metrics name it."""
+        return self.transport.name
+
+    def not_ready(self) -> list[str]:
+        """Why it cannot take messages (``/readyz``): not started, or its platform ended."""
+        if self.finished is None:
+            return ["not started"]
+        return [f"{self.transport.name} has stopped"] if self.finished.done() else []
 
     async def start(self) -> None:
         await self.gateway.start()

@@ -28,6 +28,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from botwerk.infra import metrics
 from botwerk.infra.bus import now_ms
 from botwerk.infra.errors import DeadlineExceeded
 from botwerk.infra.logs import in_context
@@ -75,6 +76,7 @@ class Batcher(Generic[In, Out]):
         max_wait_ms: float,
         executor: Executor,
         version: str = "",
+        model: str = "",
     ) -> None:
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
@@ -84,6 +86,7 @@ class Batcher(Generic[In, Out]):
         self._executor = executor
         self._queue: asyncio.Queue[_Pending[In, Out]] = asyncio.Queue()
         self.version = version
+        self._model = model  # its name in the metrics
         self._busy = False  # a batch is computing: a swap waits for it
         self._swaps: list[tuple[Predict[In, Out], str, asyncio.Future[None]]] = []
 
@@ -163,7 +166,9 @@ class Batcher(Generic[In, Out]):
             for pending in batch:
                 await self._compute([pending])
             return
-        compute_ms = (time.perf_counter() - started) * 1000
+        compute_s = time.perf_counter() - started
+        metrics.batch(self._model, len(batch), compute_s)
+        compute_ms = compute_s * 1000
         for pending, output in zip(batch, outputs, strict=True):
             if not pending.future.done():
                 pending.future.set_result(Batched(output, len(batch), compute_ms, self.version))

@@ -34,7 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Protocol
 
-from botwerk.infra import topology
+from botwerk.infra import metrics, topology
 from botwerk.infra.bus import Bus, Delivery, Subscription
 from botwerk.infra.errors import DeadLetter, DeadlineExceeded, TooLarge
 from botwerk.infra.events import announce
@@ -84,10 +84,12 @@ class Worker:
             max_wait_ms=settings.max_wait_ms,
             executor=self._executor,
             version=model.version,
+            model=model.name,
         )
         self._follower: Follower | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
+        self._loaded = False
         self._probation = True
         self._arrived = asyncio.Event()  # a stand-in (Learning) was swapped for a real version
         self._background: set[asyncio.Task[None]] = set()
@@ -96,18 +98,19 @@ class Worker:
         self._responder = Responder(
             bus, self.names, InferRequest, self._answer, asked=WORK, too_large=_too_large,
             persistent=False, after=self._answered, max_bytes=settings.max_message_bytes,
+            labels=metrics.Labels(self.role, model=model.name),
         )  # fmt: skip
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self.model.load)
+        await self._timed("load", self.model.load)
         warmup = [self.model.example()] * self.settings.max_batch
-        await loop.run_in_executor(self._executor, self.model.predict, warmup)
+        await self._timed("warmup", self.model.predict, warmup)
+        self._loaded = True
         self._batcher.version = self.model.version  # known once loaded
         self._loop_task = asyncio.create_task(
             self._batcher.run(), name=f"batcher-{self.model.name}"
         )
-        limits = topology.Limits(self.settings.delivery_limit, self.settings.max_queue_length)
+        limits = topology.limits_of(self.settings)
         await self.bus.declare(topology.for_worker(self.names, self.model.name, limits))
         self._subscription = await self._subscribe(prefetch=1)  # on probation: see the module
         await self._announce(up=True)
@@ -120,10 +123,30 @@ class Worker:
     def queue(self) -> str:
         return self.names.infer_queue(self.model.name)
 
+    @property
+    def name(self) -> str:
+        """The model it serves, as ``/readyz`` and the metrics name it."""
+        return self.model.name
+
+    def not_ready(self) -> list[str]:
+        """Why it cannot answer yet (``/readyz``): the model loading, or no consumer."""
+        if not self._loaded:
+            return [f"model {self.model.name} not loaded yet"]
+        return [] if self._subscription is not None else [f"not consuming {self.queue}"]
+
+    async def _timed(self, phase: str, work: Any, *args: Any) -> None:
+        """``work(*args)`` on the model's thread, its seconds in ``botwerk_model_load_seconds``."""
+        started = time.perf_counter()
+        await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+        metrics.model_loaded(self.model.name, phase, time.perf_counter() - started)
+
     def _use(self, model: Model) -> None:
         """The follower switched versions: answers name the new one from now on."""
         self.model = model
         self._arrived.set()
+        task = asyncio.get_running_loop().create_task(self._announce(up=True))  # new version
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
         if self._follower is not None:
@@ -171,7 +194,7 @@ class Worker:
                 async with asyncio.timeout_at(_loop_time(delivery.deadline_ms)):
                     await self._arrived.wait()
             except TimeoutError:
-                raise DeadLetter(WORK.expired) from None
+                raise DeadLetter(WORK.expired, "expired") from None
         try:
             inputs = validate(request.inputs, self.model.Input, "inputs")
             done = await self._batcher.submit(inputs, delivery.deadline_ms)
@@ -181,7 +204,7 @@ class Worker:
                 detail=f"{name} cannot take that input: {exc}",
             )  # fmt: skip
         except DeadlineExceeded:
-            raise DeadLetter(WORK.expired) from None
+            raise DeadLetter(WORK.expired, "expired") from None
         except Exception as exc:
             log.warning("model %s failed: %s: %s", name, type(exc).__name__, exc)
             return Error(
@@ -198,7 +221,10 @@ class Worker:
         )
 
     async def _announce(self, up: bool) -> None:
-        await announce(self.bus, self.names, self.role, self.model.name, self.settings.instance, up)
+        model = f"{self.model.name}@{self.model.version}" if self.model.version else None
+        await announce(
+            self.bus, self.names, self.role, self.model.name, self.settings.instance, up, model
+        )
 
 
 def _loop_time(deadline_ms: int | None) -> float | None:

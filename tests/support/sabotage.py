@@ -36,12 +36,13 @@ def early_ack(patch: Patch) -> None:
     ``consumer._run`` settles for every typed handler: the Responder that cores and workers
     answer through (``infra/responder.py``) and every reply inbox (``infra/rpc.py``)."""
 
-    async def run(bus: Any, names: Any, delivery: Delivery, work: Any) -> None:
+    async def run(bus: Any, names: Any, delivery: Delivery, work: Any, *_: Any) -> str:
         delivery.ack()
         try:
-            await work
+            return await work or "ok"
         except Exception as exc:
             log.warning("sabotage early_ack: %s (the message is gone anyway)", exc)
+            return "error"
 
     patch(consumer, "_run", run)
 
@@ -132,7 +133,7 @@ def no_probation(patch: Patch) -> None:
 def crash_on_bad_input(patch: Patch) -> None:
     """A message that fails validation kills the process instead of being dead-lettered."""
 
-    async def die(bus: Any, names: Any, delivery: Delivery, reason: str) -> None:
+    async def die(bus: Any, names: Any, delivery: Delivery, reason: str, **_: Any) -> None:
         log.error("sabotage crash_on_bad_input: %s", reason)
         os._exit(3)
 
@@ -213,8 +214,8 @@ def give_up_when_blocked(patch: Patch) -> None:
     no_confirms(patch)
     original = rabbit._parameters
 
-    def parameters(settings: Any, name: str) -> Any:
-        params = original(settings, name)
+    def parameters(settings: Any, identity: Any) -> Any:
+        params = original(settings, identity)
         params.blocked_connection_timeout = 5
         return params
 

@@ -11,11 +11,13 @@ The kinds' ``train`` commands take :data:`SUBMIT` and call :func:`submit_job`.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import click
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
+from botwerk.infra import metrics
 from botwerk.infra.commands import friendly, load_settings
 from botwerk.infra.settings import Settings
 from botwerk.workers.jobs import client
@@ -64,10 +66,29 @@ def trainer(obj: dict[str, Any], modules: tuple[str, ...]) -> None:
     Records(settings).check()
     app = make_app(settings)
     client.reach(app)
+    _serve_metrics(settings)
     argv = ["worker", f"--hostname=trainer-{settings.instance}@%h", "--pool=prefork",
             "--concurrency=1", f"--queues={queues(settings).training.name}",
             f"--loglevel={settings.log_level}", *(f"--include={m}" for m in modules)]  # fmt: skip
     app.worker_main(argv)
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """/metrics, /healthz and /readyz on BOTWERK_METRICS_PORT: ready once Celery's worker is.
+
+    Jobs are not counted here: they run in a pool process whose counters this server cannot
+    see (that would take prometheus_client's multiprocess mode and its shared folder).
+    """
+    if not settings.metrics_port:
+        return
+    from celery.signals import worker_ready
+
+    ready = threading.Event()
+    worker_ready.connect(lambda **_: ready.set(), weak=False)
+    metrics.serve(settings.metrics_port)  # a daemon thread: it ends with the process
+    metrics.HEALTH.role = "trainer"
+    queue = queues(settings).training.name
+    metrics.watch("trainer", queue, lambda: [] if ready.is_set() else [f"not consuming {queue}"])
 
 
 @click.group()
