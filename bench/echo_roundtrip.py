@@ -160,7 +160,7 @@ async def bench_botwerk(
         "BOTWERK_LOG_LEVEL": "WARNING",
     }
     processes = Processes(env, tmp)
-    bus = RabbitBus(settings, name="bench transport")
+    bus = RabbitBus(settings, role="test", name="bench-echo")
     try:
         processes.start("worker", "echo")
         processes.start("core", "demo")

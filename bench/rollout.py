@@ -126,7 +126,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
            "BOTWERK_MODELS": store.url, "BOTWERK_INSTANCE": "bench", "BOTWERK_LOG_LEVEL": "INFO",
            "BOTWERK_DEVICE": "cpu"}  # fmt: skip
     processes = Processes(env, tmp)
-    bus = RabbitBus(settings, name="bench core")
+    bus = RabbitBus(settings, role="test", name="bench-rollout")
 
     def publish() -> str:
         manifest = store.publish("bench", "charrnn", weights)

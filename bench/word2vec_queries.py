@@ -88,7 +88,7 @@ async def bench_mesh(
     env = {"BOTWERK_AMQP_URL": URL, "BOTWERK_NAMESPACE": settings.namespace,
            "BOTWERK_MODELS": str(store), "BOTWERK_LOG_LEVEL": "WARNING"}  # fmt: skip
     processes = Processes(env, tmp)
-    bus = RabbitBus(settings, name="bench word2vec")
+    bus = RabbitBus(settings, role="test", name="bench-word2vec")
     try:
         processes.start("worker", "word2vec", "--model", NAME)
         admin.wait_for_consumers(URL, names.infer_queue("word2vec"))

@@ -206,8 +206,9 @@ def _incoming(props: Any, body: bytes) -> Outgoing:
 class Consumer:
     """One queue consumed on a channel of its own, each delivery handled in its own task."""
 
-    def __init__(self, queue: str, handler: Handler, prefetch: int) -> None:
+    def __init__(self, queue: str, handler: Handler, prefetch: int, tag: str | None = None) -> None:
         self.queue = queue
+        self.tag = tag  # None: the broker makes one up
         self.handler = handler
         self.prefetch = prefetch
         self.channel: AmqpChannel | None = None
@@ -220,7 +221,12 @@ class Consumer:
         self.channel = channel
         await channel.call("basic_qos", prefetch_count=self.prefetch)
         channel.pika.add_on_cancel_callback(lambda frame: self._lost("cancelled by the broker"))
-        await channel.call("basic_consume", queue=self.queue, on_message_callback=self._on_message)
+        await channel.call(
+            "basic_consume",
+            queue=self.queue,
+            on_message_callback=self._on_message,
+            consumer_tag=self.tag,
+        )
         channel.closed.add_done_callback(lambda fut: self._lost(f"channel closed: {fut.result()}"))
 
     def _lost(self, why: str) -> None:

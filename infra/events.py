@@ -20,8 +20,14 @@ from .topology import Names
 log = logging.getLogger("botwerk.events")
 
 
-async def announce(bus: Bus, names: Names, role: str, name: str, instance: str, up: bool) -> None:
-    """Publish that this component is up or down; a failure is logged, never raised."""
+async def announce(
+    bus: Bus, names: Names, role: str, name: str, instance: str, up: bool, model: str | None = None
+) -> None:
+    """Publish that this component is up or down; a failure is logged, never raised.
+
+    A worker gives ``model`` (``<model>@<version>``) and says ``up`` again after each live
+    swap, so ``botwerk status`` shows the version it serves now.
+    """
     state: Literal["up", "down"] = "up" if up else "down"
     event = ComponentEvent(
         role=role,
@@ -31,6 +37,7 @@ async def announce(bus: Bus, names: Names, role: str, name: str, instance: str, 
         pid=os.getpid(),
         host=socket.gethostname(),
         at=time.time(),
+        model=model,
     )
     try:
         await bus.publish(

@@ -2,7 +2,8 @@
 
 Used like this::
 
-    bus = RabbitBus(Settings.load(amqp_url="amqp://guest:guest@127.0.0.1:5672/"), name="core demo")
+    settings = Settings.load(amqp_url="amqp://guest:guest@127.0.0.1:5672/")
+    bus = RabbitBus(settings, role="core", name="demo")  # the dashboard: "botwerk core demo @..."
     await bus.start()
 
 A supervisor task owns the connection: it connects with backoff and jitter, redeclares the
@@ -29,6 +30,7 @@ import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.exceptions import ChannelClosedByBroker
 
+from botwerk.infra import metrics
 from botwerk.infra.amqp import (
     CLOSED,
     LOST,
@@ -51,6 +53,7 @@ from botwerk.infra.errors import (
     Rejected,
     Unroutable,
 )
+from botwerk.infra.naming import Identity
 from botwerk.infra.settings import Settings
 from botwerk.infra.tls import client_context
 from botwerk.infra.tls import explain as explain_tls
@@ -89,16 +92,17 @@ class RabbitBus:
 
     kind = "rabbitmq"
 
-    def __init__(self, settings: Settings, *, name: str = "botwerk") -> None:
+    def __init__(self, settings: Settings, *, role: str = "cli", name: str = "botwerk") -> None:
         if not settings.amqp_url:
             raise BusError(
                 "BOTWERK_AMQP_URL is not set: point it at RabbitMQ, amqp://user:pw@host:5672/"
             )
         self._settings = settings
-        self._name = name
+        self.identity = Identity.here(settings, role, name)  # the dashboard shows it
         self._params: pika.URLParameters | None = None  # made by start(): TLS files read there
         self._topology: dict[Declarable, None] = {}  # an ordered set: declared in this order
         self._consumers: set[Consumer] = set()
+        self._consumed = 0
         self._connection: Any = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()  # one publish reopens a closed publish channel
@@ -127,7 +131,7 @@ class RabbitBus:
         unreachable broker is waited for.
         """
         if self._supervisor is None:
-            self._params = _parameters(self._settings, self._name)
+            self._params = _parameters(self._settings, self.identity)
             self._supervisor = asyncio.create_task(self._supervise(), name="rabbit-supervisor")
         ready = asyncio.ensure_future(self._ready.wait())
         try:  # the supervisor ends only when the broker refused the first connection
@@ -225,7 +229,8 @@ class RabbitBus:
             return self._publisher
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> RabbitSubscription:
-        consumer = Consumer(queue, handler, prefetch)
+        self._consumed += 1  # the tag names this connection's n-th consumer, for the dashboard
+        consumer = Consumer(queue, handler, prefetch, self.identity.consumer_tag(self._consumed))
         consumer.on_lost = self._on_consumer_lost
         self._consumers.add(consumer)
         await self._wait_ready(self._settings.publish_timeout_s)
@@ -261,6 +266,8 @@ class RabbitBus:
                 log.warning("%s", self._unreachable(exc))
             else:
                 self._last_error = None
+                if self._connected_once:
+                    metrics.reconnected()
                 self._connected_once = True
                 self._backoff.reset()
                 reason = await lost
@@ -487,12 +494,12 @@ def _named(item: Declarable, kind: type, name: str) -> bool:
     return isinstance(item, kind) and getattr(item, "name", None) == name
 
 
-def _parameters(settings: Settings, name: str) -> pika.URLParameters:
+def _parameters(settings: Settings, identity: Identity) -> pika.URLParameters:
     url = settings.amqp_url or ""
     params = pika.URLParameters(url)
     if "heartbeat" not in parse_qs(urlsplit(url).query):
         params.heartbeat = settings.heartbeat_s
-    params.client_properties = {"connection_name": name, "product": "botwerk"}
+    params.client_properties = identity.client_properties()
     params.connection_attempts = 1
     context = client_context(settings)  # None for amqp://; verifies the broker's name and CA
     if context is not None:

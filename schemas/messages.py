@@ -183,6 +183,8 @@ class ComponentEvent(Envelope, frozen=True, kw_only=True):
     pid: int
     host: str
     at: float
+    model: str | None = None
+    """a worker's ``<model>@<version>``, sent again after each live swap; None for others"""
 
 
 ALL_TYPES: tuple[type[Envelope], ...] = (

@@ -128,7 +128,7 @@ def _now(settings: Settings, manifest: Manifest, send: Send) -> bool:
 async def _over_short_lived_bus(settings: Settings, send: Send) -> None:
     from botwerk.infra.rabbit import RabbitBus
 
-    bus = RabbitBus(settings, name="botwerk announce")
+    bus = RabbitBus(settings, role="cli", name="announce")
     try:
         await bus.start(timeout=ANNOUNCE_TIMEOUT_S)
         await send(bus, topology.Names(settings.namespace))
@@ -176,7 +176,7 @@ class Follower:
     async def start(self) -> None:
         queue = self.queue
         await self.bus.declare([
-            *topology.base(self.names),
+            *topology.base(self.names, topology.limits_of(self.settings)),
             topology.Queue(queue, {"x-expires": EVENTS_QUEUE_EXPIRES_MS}),
             topology.Binding(queue, self.names.events, f"model.published.{self.follows}"),
             topology.Binding(queue, self.names.events, f"model.promoted.{self.follows}"),

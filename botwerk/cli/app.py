@@ -121,7 +121,7 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     settings = load_settings(obj, "up", default_level="WARNING", demo_train_minutes=train_minutes)
     instances = [guard(partial(build_bot, settings, bot)) for bot in bots]  # before anything
     bus = (
-        _bus(settings, f"up {bots[0]}")
+        _bus(settings, "up", bots[0])
         if settings.amqp_url
         else MemoryBus(settings.max_message_bytes)
     )
@@ -227,7 +227,7 @@ def worker(obj: dict[str, Any], model: str, spec: str | None, name: str | None,
 
     settings = load_settings(obj, f"worker:{model}", max_batch=max_batch, max_wait_ms=max_wait_ms)
     instance = _model(settings, model, name, spec)
-    bus = _bus(settings, f"worker {instance.name} {settings.instance}", role="worker")
+    bus = _bus(settings, "worker", instance.name)
     _run(run_roles(bus, [Worker(bus, settings, instance)]))
 
 
@@ -247,7 +247,7 @@ def core(obj: dict[str, Any], bot: str) -> None:
 
     settings = load_settings(obj, f"core:{bot}")
     instance = guard(partial(build_bot, settings, bot))
-    bus = _bus(settings, f"core {bot} {settings.instance}", role="core")
+    bus = _bus(settings, "core", bot)
     _run(run_roles(bus, [Core(bus, settings, instance)]))
 
 
@@ -276,16 +276,17 @@ def transport(obj: dict[str, Any], kind: str | None, bot: str | None, list_kinds
     settings = load_settings(obj, f"transport:{kind}", default_level=quiet)
     bots = tuple(b.strip() for b in bot.split(",") if b.strip())
     instance = guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0]))  # checks secrets
-    bus = _bus(settings, f"transport {kind} {bots[0]} {settings.instance}", role="transport")
+    bus = _bus(settings, "transport", kind)
     _run(run_roles(bus, [TransportRole(bus, settings, instance, bots[0], bots)]))
 
 
-def _bus(settings: Settings, name: str, role: str = "") -> Bus:
+def _bus(settings: Settings, role: str, name: str) -> Bus:
+    """The bus of ``role`` ``name`` (a bot, model or transport kind), as the dashboard names it."""
     from botwerk.infra.rabbit import RabbitBus
 
     if not settings.amqp_url:
         raise click.ClickException(NEEDS_BROKER.format(role=role))
-    return RabbitBus(settings, name=name)
+    return RabbitBus(settings, role=role, name=name)
 
 
 def _model(settings: Settings, kind: str, name: str | None = None, spec: str | None = None) -> Any:

@@ -44,7 +44,7 @@ class JobDeadLettered(BotwerkError):
 
 def make_app(settings: Settings) -> Any:
     """A Celery app for ``settings``'s namespace, with a task per installed job kind."""
-    app = base_app(settings)
+    app = base_app(settings, role="trainer")
     for kind in JOBS.names():
         app.task(bind=True, shared=False, name=TASK_PREFIX + kind)(run_job)
     app.steps["consumer"].add(DeadJobs)

@@ -16,10 +16,11 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from botwerk.infra import topology
+from botwerk.infra.naming import Identity
 from botwerk.infra.registry import Registry
 from botwerk.infra.settings import Settings
 from botwerk.infra.tls import celery_ssl
-from botwerk.infra.topology import Limits, Names, work_queue
+from botwerk.infra.topology import Limits, Names, limits_of, work_queue
 
 JOBS = Registry("training job", "botwerk.jobs")
 """Each model kind's ``fit`` function, by job kind (``chat-rl`` is chat's SCST fine-tuning)."""
@@ -39,7 +40,7 @@ class Queues:
 def queues(settings: Settings) -> Queues:
     names = Names(settings.namespace)
     name = settings.exchange("training")
-    limits = Limits(settings.delivery_limit, settings.max_queue_length)
+    limits = limits_of(settings)
     arguments = work_queue(name, names.dlx, limits).arguments
     dlx = Exchange(names.dlx, "topic", durable=True, passive=True)  # shared: ensure_shared()
     quorum = {"x-queue-type": "quorum"}
@@ -54,11 +55,13 @@ def key_prefix(settings: Settings) -> str:
     return f"botwerk:{settings.namespace}:"
 
 
-def config(settings: Settings) -> dict[str, Any]:
-    """The Celery settings of a namespace's training jobs."""
+def config(settings: Settings, role: str = "cli") -> dict[str, Any]:
+    """The Celery settings of a namespace's training jobs, for a trainer or a client (``cli``)."""
     training = queues(settings).training
+    me = Identity.here(settings, role, "training")  # the dashboard: "botwerk trainer training ..."
     return {
         "broker_url": settings.amqp_url,
+        "broker_transport_options": {"client_properties": me.client_properties()},  # to py-amqp
         "broker_use_ssl": celery_ssl(settings),  # amqps://: the bus's CA, certificate, host check
         "broker_connection_retry_on_startup": True,
         "result_backend": settings.results_url,
@@ -86,10 +89,10 @@ def config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def base_app(settings: Settings) -> Any:
+def base_app(settings: Settings, role: str = "cli") -> Any:
     """A Celery app configured for the namespace, with no tasks: enough to send and to ask."""
     app = Celery("botwerk", set_as_current=False)
-    app.config_from_object(config(settings))
+    app.config_from_object(config(settings, role))
     app.botwerk_settings = settings
     return app
 
@@ -101,17 +104,17 @@ def declare(app: Any) -> None:
     found = queues(settings)
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1)
-        ensure_shared(connection, Names(settings.namespace))
+        ensure_shared(connection, Names(settings.namespace), limits_of(settings))
         channel = connection.default_channel
         for queue in (found.dead, found.training):
             queue(channel).declare()
 
 
-def ensure_shared(connection: Any, names: Names) -> None:
+def ensure_shared(connection: Any, names: Names, limits: Limits) -> None:
     """What :meth:`RabbitBus.declare <botwerk.infra.rabbit.RabbitBus>` does for every other role,
     on a kombu connection: check the shared topology passively (no permission needed), and
     declare it only if some of it is missing (which only an administrator may)."""
-    shared = topology.base(names)
+    shared = topology.base(names, limits)
     channel = connection.channel()
     try:
         for item in shared:
