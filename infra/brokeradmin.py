@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from botwerk.infra.topology import DEFAULT_LIMITS, Limits, dead_queue
 from botwerk.schemas import BotwerkError
 
 TEMPLATE = Path(__file__).with_name("rabbitmq") / "definitions.json"
@@ -58,8 +59,11 @@ class Account:
 # Rendering.
 
 
-def render(namespace: str, transports: Iterable[str], vhost: str = "/") -> dict[str, Any]:
-    """:data:`TEMPLATE` for ``namespace``: transport entries repeated for each kind."""
+def render(
+    namespace: str, transports: Iterable[str], vhost: str = "/", limits: Limits = DEFAULT_LIMITS
+) -> dict[str, Any]:
+    """:data:`TEMPLATE` for ``namespace``: transport entries repeated for each kind, and
+    ``{ns}.dead`` bounded by ``limits`` (the template holds the default bound)."""
     template = json.loads(TEMPLATE.read_text())
     template.pop("_comment", None)
     kinds = sorted(set(transports))
@@ -76,6 +80,9 @@ def render(namespace: str, transports: Iterable[str], vhost: str = "/") -> dict[
             else:
                 out.append(_fill(entry, common))
         rendered[section] = out
+    for queue in rendered["queues"]:
+        if queue["name"] == f"{namespace}.dead":
+            queue["arguments"] = dead_queue(queue["name"], limits).arguments
     return rendered
 
 
@@ -211,7 +218,7 @@ def apply(
         for role, user in by_role.items()
     ]
     _permissions(api, definitions)
-    _topology(api, definitions)
+    apply_topology(api, definitions)
     return accounts
 
 
@@ -257,13 +264,19 @@ def _permissions(api: Management, definitions: Mapping[str, Any]) -> None:
                 api.put(f"topic-permissions/{_q(vhost)}/{_q(user)}", closed)
 
 
-def _topology(api: Management, definitions: Mapping[str, Any]) -> None:
+def apply_topology(api: Management, definitions: Mapping[str, Any]) -> None:
+    """Create the shared exchanges, ``{ns}.dead`` and its binding (what exists stays)."""
     for exchange in definitions["exchanges"]:
         body = {k: v for k, v in exchange.items() if k not in ("name", "vhost")}
         api.put(f"exchanges/{_q(exchange['vhost'])}/{_q(exchange['name'])}", body)
     for queue in definitions["queues"]:
         body = {k: v for k, v in queue.items() if k not in ("name", "vhost")}
-        api.put(f"queues/{_q(queue['vhost'])}/{_q(queue['name'])}", body)
+        try:
+            api.put(f"queues/{_q(queue['vhost'])}/{_q(queue['name'])}", body)
+        except SetupError as exc:
+            if "inequivalent arg" not in str(exc):
+                raise
+            raise SetupError(_OTHER_ARGUMENTS.format(queue=queue["name"], why=exc)) from None
     for binding in definitions["bindings"]:
         kind = "q" if binding["destination_type"] == "queue" else "e"
         path = (
@@ -271,6 +284,16 @@ def _topology(api: Management, definitions: Mapping[str, Any]) -> None:
             f"{_q(binding['destination'])}"
         )
         api.post(path, {"routing_key": binding["routing_key"], "arguments": binding["arguments"]})
+
+
+_OTHER_ARGUMENTS = (
+    "the queue {queue} already exists with other arguments than setup gives it (made by an "
+    "older Botwerk without a bound, or with other BOTWERK_DEAD_MAX_LENGTH or "
+    "BOTWERK_DEAD_MAX_AGE_S; {why}). Users and permissions are set up, and roles keep using "
+    "the queue as it is. To give it this bound: replay or purge its dead letters (`botwerk "
+    "dead list`), delete it (`rabbitmqctl delete_queue {queue}`) and run `botwerk broker "
+    "setup` again"
+)
 
 
 def _q(name: str) -> str:

@@ -22,6 +22,7 @@ from botwerk.infra import brokeradmin
 from botwerk.infra.commands import friendly, load_settings
 from botwerk.infra.registry import TRANSPORTS
 from botwerk.infra.settings import Settings, redact_url
+from botwerk.infra.topology import Limits
 
 SHOWN = {
     "generated": "new password, shown only now",
@@ -72,7 +73,8 @@ def setup(obj: dict[str, Any], namespace: str | None, management_url: str | None
     )
     kinds = transports or tuple(TRANSPORTS.names())
     where = vhost or _vhost_of(settings.amqp_url)
-    definitions = brokeradmin.render(settings.namespace, kinds, where)
+    dead = Limits(dead_max_length=settings.dead_max_length, dead_max_age_s=settings.dead_max_age_s)
+    definitions = brokeradmin.render(settings.namespace, kinds, where, dead)
     api = brokeradmin.Management(settings.management_url, *_admin(settings.management_url))
     accounts = brokeradmin.apply(
         api, definitions, settings.namespace, passwords=os.environ, rotate=rotate

@@ -26,7 +26,10 @@ the oldest message vanishing; that overflow mode also enables at-least-once dead
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 REPLY_QUEUE_EXPIRES_MS = 300_000  # a reply queue outlives a restart, not its process by long
 
@@ -82,10 +85,25 @@ Declarable = Exchange | Queue | Binding
 
 @dataclass(frozen=True)
 class Limits:
-    """How work queues are bounded; from Settings."""
+    """How work queues and the dead-letter queue are bounded; from Settings."""
 
     delivery_limit: int = 5
     max_length: int = 100_000
+    dead_max_length: int = 100_000
+    dead_max_age_s: int = 7 * 24 * 3600
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The bounds ``settings`` ask for (``BOTWERK_DELIVERY_LIMIT``, ``BOTWERK_DEAD_MAX_*``...)."""
+    return Limits(
+        delivery_limit=settings.delivery_limit,
+        max_length=settings.max_queue_length,
+        dead_max_length=settings.dead_max_length,
+        dead_max_age_s=settings.dead_max_age_s,
+    )
 
 
 class Names:
@@ -96,6 +114,7 @@ class Names:
         self.inbound = f"{namespace}.inbound"
         self.infer = f"{namespace}.infer"
         self.events = f"{namespace}.events"
+        self.components = f"{namespace}.components"  # a stream: the component events, kept
         self.dlx = f"{namespace}.dlx"
         self.dead = f"{namespace}.dead"
         self.replies = f"{namespace}.replies"
@@ -129,23 +148,55 @@ def work_queue(name: str, dlx: str, limits: Limits) -> Queue:
     )
 
 
-def base(names: Names) -> list[Declarable]:
-    """The shared topology: the exchanges, and the dead-letter queue bound to catch all."""
+def dead_queue(name: str, limits: Limits) -> Queue:
+    """``{ns}.dead``: bounded by count and by age, so it cannot grow without end.
+
+    Past ``dead_max_length`` the oldest dead letter is dropped (the default overflow,
+    ``drop-head``); one older than ``dead_max_age_s`` expires (quorum queues keep a message TTL
+    since RabbitMQ 3.10). Nothing dead-letters out of it: what goes is gone.
+    """
+    arguments = {
+        "x-queue-type": "quorum",
+        "x-max-length": limits.dead_max_length,
+        "x-message-ttl": limits.dead_max_age_s * 1000,
+    }
+    return Queue(name, arguments, shared=True)
+
+
+# `botwerk status` reads it from the start and keeps each component's latest event (its
+# model@version after a live swap): a stream, because reading it leaves it whole for the next
+# reader. Bounded by age and size; small segments, so the bounds apply to so little traffic.
+COMPONENTS_STREAM = {
+    "x-queue-type": "stream",
+    "x-max-age": "7D",
+    "x-max-length-bytes": 16 * 1024 * 1024,
+    "x-stream-max-segment-size-bytes": 1024 * 1024,
+}
+
+
+def base(names: Names, limits: Limits = DEFAULT_LIMITS) -> list[Declarable]:
+    """The shared topology: the exchanges, and the dead-letter queue bound to catch all.
+
+    Roles only check it passively once it exists, so ``limits`` shapes the dead-letter queue
+    only when this call creates it (``botwerk broker setup``, or the first role allowed to).
+    """
     return [
         Exchange(names.inbound, "topic"),
         Exchange(names.infer, "direct"),
         Exchange(names.events, "topic"),
         Exchange(names.dlx, "topic"),
         Exchange(names.replies, "topic"),
-        Queue(names.dead, {"x-queue-type": "quorum"}, shared=True),
+        dead_queue(names.dead, limits),
         Binding(names.dead, names.dlx, "#", shared=True),
+        Queue(names.components, COMPONENTS_STREAM, shared=True),
+        Binding(names.components, names.events, "component.#", shared=True),
     ]
 
 
 def for_core(names: Names, bot: str, limits: Limits) -> list[Declarable]:
     queue = names.core_queue(bot)
     return [
-        *base(names),
+        *base(names, limits),
         work_queue(queue, names.dlx, limits),
         Binding(queue, names.inbound, f"{bot}.*"),
     ]
@@ -153,7 +204,11 @@ def for_core(names: Names, bot: str, limits: Limits) -> list[Declarable]:
 
 def for_worker(names: Names, model: str, limits: Limits) -> list[Declarable]:
     queue = names.infer_queue(model)
-    return [*base(names), work_queue(queue, names.dlx, limits), Binding(queue, names.infer, model)]
+    return [
+        *base(names, limits),
+        work_queue(queue, names.dlx, limits),
+        Binding(queue, names.infer, model),
+    ]
 
 
 def reply_queue(name: str) -> Queue:

@@ -29,7 +29,7 @@ Ask = Callable[[str, dict[str, Any]], Awaitable[InferReply]]
 async def serving(bus: Bus, settings: Settings, model: Model) -> AsyncIterator[Ask]:
     """A worker for ``model`` on ``bus``; yields ``ask(model name, inputs)`` (10 s deadline)."""
     names = topology.Names(settings.namespace)
-    await bus.declare(topology.base(names))
+    await bus.declare(topology.base(names, topology.limits_of(settings)))
     worker = Worker(bus, settings, model)
     await worker.start()
     replies = Replies(bus, names, names.reply_queue("core", settings.instance))
