@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(TEXT)
 SERVICES = COMPOSE["services"]
-ROLES = {name: spec for name, spec in SERVICES.items() if name not in ("rabbitmq", "redis")}
+THIRD_PARTY = ("rabbitmq", "redis", "prometheus", "grafana")  # images of their own
+ROLES = {name: spec for name, spec in SERVICES.items() if name not in THIRD_PARTY}
 SETUP = "broker-setup"
 NO_BROKER_USER = {SETUP, "demo-models"}  # the setup connects as the administrator; demo-models
 CONNECTED = {name: spec for name, spec in ROLES.items() if name not in NO_BROKER_USER}
@@ -121,7 +122,7 @@ def test_broker_has_the_dashboard_and_a_healthcheck():
     broker = SERVICES["rabbitmq"]
     assert broker["image"].startswith("rabbitmq:3.10-management")
     targets = {port.rsplit(":", 1)[-1] for port in broker["ports"]}
-    assert targets == {"5672", "15672"}
+    assert targets == {"5672", "15672", "15692"}  # AMQP, the dashboard, rabbitmq_prometheus
     assert "rabbitmq-diagnostics" in broker["healthcheck"]["test"]
 
 
@@ -307,6 +308,87 @@ def test_dot_env_is_git_ignored():
     assert example.returncode == 1, ".env.example is the template: it must not be ignored"
 
 
+# Metrics (issue 15): Prometheus scrapes every role and the broker; Grafana shows the board.
+
+PROMETHEUS = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
+INTERACTIVE = {"console"}  # `docker compose run`: a terminal session, not a service to scrape
+
+
+def mounted(service: str, target: str) -> Path:
+    """The file or folder of this repository that ``service`` mounts on ``target``."""
+    for volume in SERVICES[service].get("volumes", []):
+        source, _, rest = volume.partition(":")
+        if rest.split(":")[0] == target:
+            assert source.startswith("./"), f"{service}: {target} is not from the repository"
+            return ROOT / source
+    raise AssertionError(f"{service} mounts nothing on {target}")
+
+
+def scrape_job(name: str) -> dict[str, Any]:
+    (job,) = [job for job in PROMETHEUS["scrape_configs"] if job["job_name"] == name]
+    return job
+
+
+def container_port(service: str) -> int:
+    (port,) = SERVICES[service]["ports"]
+    return int(port.rsplit(":", 1)[-1])
+
+
+def test_the_broker_enables_rabbitmq_prometheus():
+    plugins = mounted("rabbitmq", "/etc/rabbitmq/enabled_plugins")
+    erl = shutil.which("erl") or pytest.fail("no erl: install Debian's rabbitmq-server")
+    read = f'{{ok, [P]}} = file:consult("{plugins}"), io:format("~w", [P]), halt().'
+    done = subprocess.run([erl, "-noshell", "-eval", read], capture_output=True, text=True,
+                          timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0, f"RabbitMQ cannot read {plugins}: {done.stdout}{done.stderr}"
+    enabled = set(done.stdout.strip("[]").split(","))
+    assert {"rabbitmq_management", "rabbitmq_prometheus"} <= enabled
+
+
+def test_prometheus_scrapes_every_role_service_on_its_metrics_port():
+    assert mounted("prometheus", "/etc/prometheus/prometheus.yml").samefile(
+        ROOT / "infra/prometheus/prometheus.yml"
+    )
+    (dns,) = scrape_job("botwerk")["dns_sd_configs"]
+    assert dns["type"] == "A"  # one record per container: every replica of a --scale is scraped
+    served = {name for name in CONNECTED if name not in INTERACTIVE}
+    assert set(dns["names"]) == served, "prometheus.yml and the role services differ"
+    for name in served:
+        port = ROLES[name]["environment"].get("BOTWERK_METRICS_PORT")
+        assert str(port) == str(dns["port"]), f"{name} serves no metrics on {dns['port']}"
+
+
+def test_prometheus_scrapes_the_brokers_totals_and_each_queue():
+    paths = {}
+    for job in ("rabbitmq", "rabbitmq-per-object"):
+        (static,) = scrape_job(job)["static_configs"]
+        assert static["targets"] == ["rabbitmq:15692"], job
+        paths[job] = scrape_job(job).get("metrics_path", "/metrics")
+    assert paths == {"rabbitmq": "/metrics", "rabbitmq-per-object": "/metrics/per-object"}
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_botwerk_board():
+    provisioning = mounted("grafana", "/etc/grafana/provisioning")
+    (source,) = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
+    url = urlsplit(source["url"])
+    assert (url.hostname, url.port) == ("prometheus", container_port("prometheus"))
+    (provider,) = yaml.safe_load((provisioning / "dashboards/botwerk.yml").read_text())["providers"]
+    boards = mounted("grafana", provider["options"]["path"])
+    assert (boards / "botwerk.json").is_file()
+    home = SERVICES["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/botwerk.json"
+
+
+def test_grafana_has_no_default_password_and_no_anonymous_access():
+    env = SERVICES["grafana"]["environment"]
+    (password,) = variables(env["GF_SECURITY_ADMIN_PASSWORD"])
+    assert password["op"] == ":?", "Grafana's admin password: from .env, with no default"
+    assert str(env.get("GF_AUTH_ANONYMOUS_ENABLED", "false")).lower() == "false"
+    assert str(env.get("GF_USERS_ALLOW_SIGN_UP")).lower() == "false"
+
+
 # The file's wiring against a real broker: what broker-setup is given sets up every role's user.
 
 
@@ -381,3 +463,39 @@ def test_broker_setup_as_the_file_runs_it_lets_every_role_in_and_rotates(request
     assert closed_by_broker(holder)
     assert closed_by_broker(rolled)  # every process of the role reconnects, with...
     connected(on_node(node, new_url)).close()  # ...the new password
+
+
+# Health (issue 15): every role serves /readyz on 9100, and compose asks it.
+
+READYZ = "http://127.0.0.1:9100/readyz"
+
+
+@pytest.mark.parametrize("name", sorted(CONNECTED))
+def test_each_role_serves_metrics_on_9100_and_its_healthcheck_asks_readyz(name):
+    spec = CONNECTED[name]
+    assert str(spec["environment"]["BOTWERK_METRICS_PORT"]) == "9100", name
+    test = spec["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"], f"{name}: the image has python, not curl"
+    assert READYZ in test[-1], f"{name}: its healthcheck does not ask {READYZ}"
+
+
+def test_the_healthcheck_passes_only_on_a_ready_role():
+    from botwerk.infra import metrics
+
+    server = metrics.serve(0, host="127.0.0.1")
+    reasons: list[str] = []
+    metrics.watch("test", "compose", lambda: reasons)
+    try:
+        for test in {tuple(spec["healthcheck"]["test"]) for spec in CONNECTED.values()}:
+            command = [sys.executable, *test[2:-1], test[-1].replace(":9100/", f":{server.port}/")]
+            reasons[:] = ["model loading"]
+            assert _exit_status(command) != 0, f"{test}: passes while the role is not ready"
+            reasons.clear()
+            assert _exit_status(command) == 0, f"{test}: fails on a ready role"
+    finally:
+        metrics.forget()
+        server.close()
+
+
+def _exit_status(command: list[str]) -> int:
+    return subprocess.run(command, capture_output=True, timeout=30, check=False).returncode
