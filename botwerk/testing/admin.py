@@ -6,13 +6,19 @@ polling from tests, never for the roles themselves.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import shutil
 import subprocess
 import time
+import urllib.request
+from urllib.parse import quote, unquote, urlsplit
 
 import pika
 import pika.exceptions
+
+MANAGEMENT_URL = "http://127.0.0.1:15672/"
 
 
 def reachable(url: str) -> str | None:
@@ -78,3 +84,34 @@ def _listed(args: list[str], prefix: str) -> list[str]:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     return [line.strip() for line in out.stdout.splitlines() if line.strip().startswith(prefix)]
+
+
+def sweep_namespace(amqp_url: str, namespace: str, management_url: str = MANAGEMENT_URL) -> int:
+    """Delete the queues of one namespace now, through the management API; how many went.
+
+    A test's quorum queues each hold broker file handles: a session that keeps them all until
+    :func:`sweep` ran a broker out of handles (it stopped accepting connections). Without the
+    management API nothing is deleted here and the session's sweep still runs.
+    """
+    parts = urlsplit(amqp_url)
+    vhost = quote(unquote(parts.path[1:]) or "/", safe="")
+    token = base64.b64encode(f"{unquote(parts.username or 'guest')}:"
+                             f"{unquote(parts.password or 'guest')}".encode()).decode()  # fmt: skip
+    base = management_url.rstrip("/")
+
+    def call(method: str, path: str) -> bytes:
+        request = urllib.request.Request(f"{base}/api/{path}", method=method)
+        request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return bytes(answer.read())
+
+    pattern = quote(f"^{namespace}\\.")
+    try:
+        found = json.loads(call("GET", f"queues/{vhost}?page=1&page_size=500&use_regex=true"
+                                       f"&name={pattern}&columns=name"))  # fmt: skip
+        names = [item["name"] for item in found["items"]]
+        for name in names:
+            call("DELETE", f"queues/{vhost}/{quote(name, safe='')}")
+    except OSError:
+        return 0  # no management API (or the queue went meanwhile): the session sweep remains
+    return len(names)

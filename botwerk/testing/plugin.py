@@ -8,7 +8,8 @@ pytest-asyncio is installed, as async tests need it anyway.
 - ``amqp_url``: the broker of ``BOTWERK_AMQP_URL`` (default the local one). Skips the test
   with the reason when no broker answers, or fails it when ``BOTWERK_REQUIRE_BROKER=1``.
 - ``settings``: Settings in a fresh namespace (``bwt-<session>-<n>``); everything the session
-  declared under its prefix is deleted at the end.
+  declared under its prefix is deleted at the end, and each broker test's queues right after it
+  (through the management API, when it answers).
 - ``bus``: parametrized, ``memory`` and ``rabbitmq``: a test using it runs on both buses.
 - ``rabbit_bus``: RabbitMQ only.
 
@@ -62,8 +63,14 @@ def amqp_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def namespace() -> str:
-    return f"{SESSION_PREFIX}-{next(_namespaces)}"
+def namespace(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace; the queues a broker test declared in it are deleted after the test."""
+    name = f"{SESSION_PREFIX}-{next(_namespaces)}"
+    yield name
+    if "amqp_url" in request.fixturenames:
+        url = os.environ.get("BOTWERK_AMQP_URL") or DEFAULT_URL
+        management = os.environ.get("BOTWERK_MANAGEMENT_URL") or admin.MANAGEMENT_URL
+        admin.sweep_namespace(url, name, management)
 
 
 @pytest.fixture
@@ -88,14 +95,14 @@ if ASYNC:
             instance: Bus = MemoryBus(settings.max_message_bytes)
         else:
             request.getfixturevalue("amqp_url")
-            instance = RabbitBus(settings, name=f"test {request.node.name}")
+            instance = RabbitBus(settings, role="test", name=request.node.name)
         await instance.start()
         yield instance
         await instance.close()
 
     @pytest_asyncio.fixture
     async def rabbit_bus(amqp_url: str, settings: Settings) -> AsyncIterator[RabbitBus]:
-        instance = RabbitBus(settings, name="test")
+        instance = RabbitBus(settings, role="test", name="rabbit_bus")
         await instance.start(timeout=10)
         yield instance
         await instance.close()

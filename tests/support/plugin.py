@@ -7,6 +7,7 @@ stand-ins for the platforms.
 - ``processes``: ``botwerk`` roles as OS processes.
 - ``fault_node``: a throwaway RabbitMQ node (one per session) that tests may kill, pause,
   restart or alarm; healed after every test. ``fault_mesh``: roles on it, with a ledger.
+- ``managed_node``: a throwaway node with the management plugin (API and dashboard).
 - ``reliability``: figures a fault test records; written to ``artifacts/reliability.json``.
 - ``model_store``: a store URL holding tiny real ``charrnn``, ``word2vec`` and ``chat``
   models, trained once per session in seconds (:mod:`.tiny`).
@@ -34,7 +35,7 @@ import pytest_asyncio
 
 from botwerk.infra.settings import Settings
 
-from .broker import RABBITMQ_BIN, ThrowawayBroker
+from .broker import RABBITMQ_BIN, NodeConfig, ThrowawayBroker
 from .faults import FaultMesh
 from .processes import Processes
 from .s3 import s3_server, s3_store  # noqa: F401  (fixtures: a local S3 server)
@@ -74,13 +75,17 @@ def processes(amqp_url: str, settings: Settings, tmp_path: Path) -> Iterator[Pro
     procs.stop_all()
 
 
-@pytest.fixture(scope="session")
-def _fault_node_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayBroker]:
+def _need_rabbitmq_server() -> None:
     if not (RABBITMQ_BIN / "rabbitmq-server").exists():
         message = f"no rabbitmq-server in {RABBITMQ_BIN}: install Debian's rabbitmq-server"
         if os.environ.get("BOTWERK_REQUIRE_BROKER") == "1":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def _fault_node_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayBroker]:
+    _need_rabbitmq_server()
     node = ThrowawayBroker(tmp_path_factory.mktemp("rabbitmq-node"))
     node.start()
     yield node
@@ -94,6 +99,27 @@ def fault_node(_fault_node_session: ThrowawayBroker) -> Iterator[ThrowawayBroker
     _heal(node)
     yield node
     _heal(node)
+
+
+@pytest.fixture(scope="session")
+def managed_node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> ThrowawayBroker:
+    """A throwaway node with the management plugin (HTTP API, dashboard), one per session.
+
+    Apart from the fault node, which restarts often: the plugin makes each boot slower.
+    tests/infra/test_permissions.py keeps the same node in the same session attribute.
+    """
+    node: ThrowawayBroker | None = getattr(request.session, "_botwerk_managed_node", None)
+    if node is None:
+        _need_rabbitmq_server()
+        node = ThrowawayBroker(tmp_path_factory.mktemp("managed"), NodeConfig(management=True))
+        node.start()
+        request.session._botwerk_managed_node = node  # type: ignore[attr-defined]
+        # At the session's end: a graceful stop waits ~5 s on the plugin, and nothing of this
+        # node is kept, so SIGKILL it.
+        request.config.add_cleanup(node.kill)
+    return node
 
 
 def _heal(node: ThrowawayBroker) -> None:
