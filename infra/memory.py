@@ -70,6 +70,17 @@ class _Queue:
         held = len(self.ready) + sum(len(c.unacked) for c in self.consumers)
         return limit is not None and held > limit
 
+    @property
+    def refuses(self) -> bool:
+        """Full, and bounded with ``reject-publish``: a publish to it is nacked."""
+        return self.full and self.spec.arguments.get("x-overflow") == "reject-publish"
+
+    def append(self, item: _Message) -> None:
+        """Enqueue ``item``; past a ``drop-head`` bound (RabbitMQ's default) the oldest go."""
+        self.ready.append(item)
+        while self.full and not self.refuses and self.ready:
+            self.ready.popleft()
+
 
 class MemorySubscription:
     def __init__(self, bus: MemoryBus, consumer: _Consumer) -> None:
@@ -134,10 +145,10 @@ class MemoryBus:
             if mandatory:
                 raise Unroutable(f"{where}: returned: 312 NO_ROUTE")
             return
-        if any(queue.full for queue in targets):
+        if any(queue.refuses for queue in targets):
             raise Rejected(f"{where}: broker nacked it")
         for queue in targets:
-            queue.ready.append(_Message(exchange, routing_key, message))
+            queue.append(_Message(exchange, routing_key, message))
             self._dispatch(queue)
         await asyncio.sleep(0)  # a publish yields, as a broker round trip would
 
@@ -260,7 +271,7 @@ class MemoryBus:
         headers["x-death"] = [death, *headers.get("x-death", [])]
         copy = replace(item.message, headers=headers, expiration_ms=None)
         for target in self._route(dlx, item.routing_key):
-            target.ready.append(_Message(dlx, item.routing_key, copy))
+            target.append(_Message(dlx, item.routing_key, copy))
             self._dispatch(target)
 
     @staticmethod

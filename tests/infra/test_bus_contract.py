@@ -175,6 +175,17 @@ async def test_a_full_queue_rejects_the_publish(bus, names):
         await bus.publish(names.infer, "work", _msg("one too many"))
 
 
+async def test_the_dead_letter_queue_keeps_the_newest_past_its_bound(bus, names):
+    # {ns}.dead drops its oldest (drop-head), never refuses: a dead letter is never nacked back.
+    await bus.declare(topology.base(names, topology.Limits(dead_max_length=2)))
+    for i in range(4):
+        await bus.publish(names.dlx, "x", _msg(str(i)))
+    got = await collect(bus, names.dead)
+    await eventually(lambda: len(got) == 2)
+    await asyncio.sleep(0.1)
+    assert [d.message.body for d in got] == [_msg("2").body, _msg("3").body]
+
+
 async def test_unacked_messages_return_when_the_consumer_goes(bus, names):
     queue = await _work_queue(bus, names)
     first: list = []
