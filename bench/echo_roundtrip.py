@@ -21,110 +21,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import msgpack
-import pika
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from botwerk.infra import topology
+from bench.chain import URL, BareClient, mesh, require_broker, start_bare
 from botwerk.infra.rabbit import RabbitBus
-from botwerk.infra.settings import Settings
-from botwerk.testing import ChatClient, admin
-from tests.support.processes import Processes
+from botwerk.testing import ChatClient
 
-URL = os.environ.get("BOTWERK_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/"
-
-
-# The baseline: the same four hops in bare pika.
-
-
-def bare_worker(ns: str) -> None:
-    channel = pika.BlockingConnection(pika.URLParameters(URL)).channel()
-    channel.queue_declare(f"{ns}.worker", auto_delete=True)
-
-    def on_request(ch, method, props, body):
-        request = msgpack.unpackb(body)
-        reply = msgpack.packb({"text": request["text"]})
-        ch.basic_publish(
-            "", props.reply_to, reply, pika.BasicProperties(correlation_id=props.correlation_id)
-        )
-
-    channel.basic_consume(f"{ns}.worker", on_request, auto_ack=True)
-    channel.start_consuming()
-
-
-def bare_core(ns: str) -> None:
-    channel = pika.BlockingConnection(pika.URLParameters(URL)).channel()
-    channel.queue_declare(f"{ns}.core", auto_delete=True)
-    replies = channel.queue_declare(f"{ns}.core.replies", auto_delete=True).method.queue
-    waiting: dict[str, tuple[str, str]] = {}
-
-    def on_inbound(ch, method, props, body):
-        request_id = uuid.uuid4().hex
-        waiting[request_id] = (props.reply_to, props.correlation_id)
-        text = msgpack.unpackb(body)["text"]
-        properties = pika.BasicProperties(reply_to=replies, correlation_id=request_id)
-        ch.basic_publish("", f"{ns}.worker", msgpack.packb({"text": text}), properties)
-
-    def on_reply(ch, method, props, body):
-        reply_to, correlation_id = waiting.pop(props.correlation_id)
-        text = "echo: " + msgpack.unpackb(body)["text"]
-        ch.basic_publish(
-            "",
-            reply_to,
-            msgpack.packb({"text": text}),
-            pika.BasicProperties(correlation_id=correlation_id),
-        )
-
-    channel.basic_consume(f"{ns}.core", on_inbound, auto_ack=True)
-    channel.basic_consume(replies, on_reply, auto_ack=True)
-    channel.start_consuming()
-
-
-class BareClient:
-    """The bare transport: publishes, and reads replies from its own queue."""
-
-    def __init__(self, ns: str) -> None:
-        self.ns = ns
-        self.channel = pika.BlockingConnection(pika.URLParameters(URL)).channel()
-        self.queue = self.channel.queue_declare(f"{ns}.client", auto_delete=True).method.queue
-        self.sent: dict[str, float] = {}
-        self.latencies: list[float] = []
-        self.channel.basic_consume(self.queue, self._on_reply, auto_ack=True)
-
-    def send(self, i: int) -> None:
-        correlation_id = uuid.uuid4().hex
-        self.sent[correlation_id] = time.perf_counter()
-        properties = pika.BasicProperties(reply_to=self.queue, correlation_id=correlation_id)
-        self.channel.basic_publish(
-            "", f"{self.ns}.core", msgpack.packb({"text": f"m{i}"}), properties
-        )
-
-    def _on_reply(self, ch, method, props, body) -> None:
-        self.latencies.append(time.perf_counter() - self.sent.pop(props.correlation_id))
-
-    def wait(self, outstanding: int) -> None:
-        while len(self.sent) > outstanding:
-            self.channel.connection.process_data_events(time_limit=1)
+__all__ = ["URL"]  # bench/metrics_overhead.py takes it from here
 
 
 def bench_bare(requests: int, inflight: int, load: int) -> tuple[list[float], float]:
-    ns = f"bench-bare-{uuid.uuid4().hex[:6]}"
-    context = multiprocessing.get_context("spawn")
-    roles = [context.Process(target=fn, args=(ns,), daemon=True) for fn in (bare_worker, bare_core)]
-    for role in roles:
-        role.start()
-    for queue in (f"{ns}.worker", f"{ns}.core"):
-        admin.wait_for_consumers(URL, queue)
+    ns = f"bench-bare-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    roles = start_bare(ns)
     client = BareClient(ns)
     try:
         for i in range(200):  # warm-up
@@ -152,36 +68,23 @@ def bench_bare(requests: int, inflight: int, load: int) -> tuple[list[float], fl
 async def bench_botwerk(
     requests: int, inflight: int, load: int, tmp: Path
 ) -> tuple[list[float], float]:
-    settings = Settings.load(namespace=f"bench-{uuid.uuid4().hex[:6]}", amqp_url=URL)
-    names = topology.Names(settings.namespace)
-    env = {
-        "BOTWERK_AMQP_URL": URL,
-        "BOTWERK_NAMESPACE": settings.namespace,
-        "BOTWERK_LOG_LEVEL": "WARNING",
-    }
-    processes = Processes(env, tmp)
-    bus = RabbitBus(settings, role="test", name="bench-echo")
-    try:
-        processes.start("worker", "echo")
-        processes.start("core", "demo")
-        admin.wait_for_consumers(URL, names.infer_queue("echo"))
-        admin.wait_for_consumers(URL, names.core_queue("demo"))
-        await bus.start(timeout=10)
-        async with ChatClient(bus, settings) as chat:
-            for i in range(200):  # warm-up
-                await chat.ask(f"m{i}")
-            sequential = []
-            for i in tqdm(range(requests), desc="botwerk, one at a time", leave=False):
-                started = time.perf_counter()
-                reply = await chat.ask(f"m{i}")
-                sequential.append(time.perf_counter() - started)
-                assert reply.text == f"echo: m{i}", reply
-            throughput = await _load(chat, inflight, load)
-        return sequential, throughput
-    finally:
-        await bus.close()
-        processes.stop_all()
-        admin.sweep(URL, settings.namespace)
+    with mesh(tmp, ("worker", "echo"), ("core", "demo")) as (settings, _):
+        bus = RabbitBus(settings, role="test", name="bench-echo")
+        try:
+            await bus.start(timeout=10)
+            async with ChatClient(bus, settings) as chat:
+                for i in range(200):  # warm-up
+                    await chat.ask(f"m{i}")
+                sequential = []
+                for i in tqdm(range(requests), desc="botwerk, one at a time", leave=False):
+                    started = time.perf_counter()
+                    reply = await chat.ask(f"m{i}")
+                    sequential.append(time.perf_counter() - started)
+                    assert reply.text == f"echo: m{i}", reply
+                throughput = await _load(chat, inflight, load)
+            return sequential, throughput
+        finally:
+            await bus.close()
 
 
 async def _load(chat: ChatClient, inflight: int, load: int) -> float:
@@ -212,9 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inflight", type=int, default=64, help="requests outstanding under load")
     parser.add_argument("--load", type=int, default=5000, help="requests in the throughput run")
     args = parser.parse_args(argv)
-    if (why := admin.reachable(URL)) is not None:
-        fix = "start RabbitMQ with `rabbitmq-server -detached`"
-        sys.exit(f"BOTWERK_AMQP_URL {URL} unreachable ({why}): {fix}")
+    require_broker()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"botwerk-bench-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
     bare = bench_bare(args.requests, args.inflight, args.load)

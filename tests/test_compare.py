@@ -1,0 +1,44 @@
+"""The comparison suite runs end to end: its smallest run writes the table, ratios and plots.
+
+Only the bare transient chain, ``--quick``: the real driver processes, CPU readings, report and
+matplotlib, in a few seconds. The figures themselves are docs/performance.md's business.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+
+def test_the_quick_run_writes_the_table_and_the_plots(amqp_url, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "performance.md").write_text(
+        "prose\n<!-- compare:begin -->\nold\n<!-- compare:end -->\nend\n"
+    )
+    command = [
+        sys.executable,
+        "bench/compare.py",
+        "--quick",
+        "--only",
+        "bare",
+        "--out",
+        str(tmp_path),
+    ]
+    env = {"BOTWERK_AMQP_URL": amqp_url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    text = (docs / "performance.md").read_text()
+    assert text.startswith("prose\n<!-- compare:begin -->\nRun ") and text.endswith("end\n")
+    assert "old" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| bare pika, transient |")]
+    assert [row.split(" | ")[1] for row in rows] == ["1", "8", "32", "64"]
+    for name in ("latency", "throughput", "cpu"):
+        assert (docs / "img" / f"perf-{name}.png").read_bytes().startswith(b"\x89PNG")
