@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint doctest unit faults bench clean
+.PHONY: run test lint doctest unit faults bench compare clean
 
 # Docstring examples run as tests (`make doctest`), every module of the package; the others
 # are prose. tests/test_doctests.py fails on a `>>>` anywhere this does not run.
@@ -41,8 +41,10 @@ lint: $(VENV)/.installed
 doctest: $(VENV)/.installed      ## the `>>>` examples in docstrings (seconds)
 	$(BIN)/pytest --doctest-modules -p no:cacheprovider -q $(DOCTESTS)
 
+# Two workers: the fault suite (mostly waiting on its throwaway brokers) runs on one while the
+# rest runs on the other (tests/conftest.py groups them); `$(BIN)/pytest` alone runs in order.
 unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 faults: $(VENV)/.installed       ## the fault-injection suite alone, then its figures into docs/reliability.md
 	$(BIN)/pytest tests/faults
@@ -56,8 +58,13 @@ bench: $(VENV)/.installed        ## every benchmark, each against its baseline i
 	$(BIN)/python bench/word2vec_analogies.py
 	$(BIN)/python bench/billybard_words.py
 	$(BIN)/python bench/chat_decoding.py
+	$(BIN)/python bench/continuous_batching.py
 	$(BIN)/python bench/chat_rl.py
 	$(BIN)/python bench/rollout.py
+
+# Not in `make bench`: about 4 minutes of its own, and it needs the bench extra.
+compare: $(VENV)/.installed      ## the mesh against bare pika, Celery and Pyro5; figures into docs/performance.md
+	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
