@@ -8,6 +8,7 @@ when the broker closes the channel, the call raises instead of waiting forever.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from pika import spec
 from pika.channel import Channel
 from pika.exceptions import ChannelClosedByBroker
 
+from botwerk.infra.acks import ChannelAcks
 from botwerk.infra.bus import Delivery, Handler, Outgoing, Settlement
 from botwerk.infra.errors import BusError, PublishRefused
 from botwerk.infra.topology import Binding, Declarable, Exchange, Queue
@@ -212,19 +214,23 @@ class Consumer:
         self.handler = handler
         self.prefetch = prefetch
         self.channel: AmqpChannel | None = None
+        self.acks: ChannelAcks | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_lost: Callable[[Consumer, str], None] = lambda consumer, why: None
         self.active = True
 
     async def start(self, connection: Any) -> None:
         channel = await AmqpChannel(connection).open()
-        self.channel = channel
+        self.channel, self.acks = channel, ChannelAcks(channel.pika)
+        # Each delivery settles through the acks of its own channel, not of the newest one:
+        # a restart may open another channel while this one still delivers.
+        on_message = functools.partial(self._on_message, self.acks)
         await channel.call("basic_qos", prefetch_count=self.prefetch)
         channel.pika.add_on_cancel_callback(lambda frame: self._lost("cancelled by the broker"))
         await channel.call(
             "basic_consume",
             queue=self.queue,
-            on_message_callback=self._on_message,
+            on_message_callback=on_message,
             consumer_tag=self.tag,
         )
         channel.closed.add_done_callback(lambda fut: self._lost(f"channel closed: {fut.result()}"))
@@ -243,20 +249,19 @@ class Consumer:
         if self.active:
             self.on_lost(self, why)
 
-    def _on_message(self, channel: Channel, method: Any, props: Any, body: bytes) -> None:
+    def _on_message(
+        self, acks: ChannelAcks, channel: Channel, method: Any, props: Any, body: bytes
+    ) -> None:
         tag = method.delivery_tag
+        acks.received(tag)
 
         def settle(how: Settlement) -> None:
             if not channel.is_open:
                 log.info(
                     "channel gone before %s of delivery %s; the broker redelivers it", how, tag
                 )
-            elif how == "ack":
-                channel.basic_ack(tag)
-            elif how == "requeue":
-                channel.basic_nack(tag, requeue=True)
             else:
-                channel.basic_reject(tag, requeue=False)
+                acks.settle(tag, how)  # acks go with the others of this loop turn
 
         delivery = Delivery(
             self.queue, method.exchange, method.routing_key, _incoming(props, body),
@@ -278,6 +283,8 @@ class Consumer:
                 log.debug("cancel of %s: %s", self.queue, exc)
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=grace)
+        if self.acks is not None:
+            self.acks.flush()
         if channel is not None:
             channel.close()
 

@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pika
-from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.exceptions import ChannelClosedByBroker
 
 from botwerk.infra import metrics
@@ -58,6 +57,7 @@ from botwerk.infra.settings import Settings
 from botwerk.infra.tls import client_context
 from botwerk.infra.tls import explain as explain_tls
 from botwerk.infra.topology import Binding, Declarable, Exchange, Queue, is_shared
+from botwerk.infra.wire import CoalescingConnection
 
 log = logging.getLogger("botwerk.rabbit")
 
@@ -294,7 +294,7 @@ class RabbitBus:
             if not lost.done():
                 lost.set_result(exc)
 
-        connection = AsyncioConnection(
+        connection = CoalescingConnection(
             self._params,
             lambda c: opened.set_result(c),
             on_open_error,
