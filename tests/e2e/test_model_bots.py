@@ -18,7 +18,7 @@ from botwerk.infra import messages, topology
 from botwerk.testing import ChatClient, admin
 from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(300)]  # 1st: trains
 
 
 def start(processes, amqp_url, settings, model_store, *roles):

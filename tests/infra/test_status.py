@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from botwerk.infra.settings import Settings
 from botwerk.infra.status import Status, gather
 from botwerk.infra.statuscommands import render, status
 from botwerk.schemas import InferRequest
+from botwerk.testing.plugin import SESSION_PREFIX
 from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.jobs.queues import base_app
 from botwerk.workers.rollout import announce_published
@@ -77,7 +77,7 @@ class Mesh:
     def snapshot(self) -> Status:
         return gather(self.settings, management(self.settings))
 
-    async def until(self, check: Any, what: str, timeout: float = 15.0) -> Status:
+    async def until(self, check: Any, what: str, timeout: float = 30.0) -> Status:
         """The first snapshot for which ``check`` holds (the API's statistics lag)."""
         give_up = time.monotonic() + timeout
         while not check(found := await asyncio.to_thread(self.snapshot)):
@@ -88,7 +88,8 @@ class Mesh:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def mesh(amqp_url: str) -> AsyncIterator[Mesh]:
-    settings = Settings.load(namespace=f"t-status-{uuid.uuid4().hex[:8]}", amqp_url=amqp_url)
+    # Under the session's prefix: the session's sweep deletes what this left.
+    settings = Settings.load(namespace=f"{SESSION_PREFIX}-status", amqp_url=amqp_url)
     names = topology.Names(settings.namespace)
     as_worker = settings.model_copy(update={"instance": "w1", "max_batch": 2})
     as_core = settings.model_copy(update={"instance": "c1"})
@@ -165,9 +166,16 @@ async def test_connections_and_consumers_are_named_for_the_dashboard(mesh: Mesh)
     worker = next(p["botwerk"] for p in found if p["botwerk"]["role"] == "worker")
     assert worker == {"role": "worker", "name": "echo", "instance": "w1", "host": HOST,
                       "pid": PID, "namespace": mesh.names.ns}  # fmt: skip
-    consumers = await asyncio.to_thread(api.get, "consumers/%2F")
-    tags = {c["consumer_tag"] for c in consumers if c["queue"]["name"].startswith(mesh.names.ns)}
-    assert {"core demo c1 1"} <= tags and any(t.startswith("worker echo w1 ") for t in tags)
+
+    def tags() -> set[str]:  # the API lists a new consumer some seconds late under load
+        consumers = api.get("consumers/%2F") or []
+        return {c["consumer_tag"] for c in consumers if c["queue"]["name"].startswith(ns)}
+
+    ns, give_up = mesh.names.ns, time.monotonic() + 30
+    while not ({"core demo c1 1"} <= (seen := await asyncio.to_thread(tags))
+               and any(t.startswith("worker echo w1 ") for t in seen)):  # fmt: skip
+        assert time.monotonic() < give_up, seen
+        await asyncio.sleep(0.5)
 
 
 async def test_a_live_model_swap_shows_the_new_version(mesh: Mesh):

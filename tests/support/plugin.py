@@ -141,10 +141,24 @@ async def fault_mesh(
 
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A model store with tiny real ``charrnn``, ``word2vec`` and ``chat`` models; its URL."""
+    """A model store with tiny real ``charrnn``, ``word2vec`` and ``chat`` models; its URL.
+
+    Built once per run: under pytest-xdist the first worker to need it trains it and the others
+    wait on a file lock and share it (two trainings at once on two cores took over the test
+    timeout). Tests only read it.
+    """
+    from filelock import FileLock
+
     from tests.support.tiny import build_tiny_store
 
-    return build_tiny_store(tmp_path_factory.mktemp("models"))
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    folder, done = shared / "tiny-models", shared / "tiny-models.url"
+    with FileLock(str(shared / "tiny-models.lock")):
+        if not done.exists():
+            done.write_text(build_tiny_store(folder))
+    return done.read_text()
 
 
 @pytest.fixture
