@@ -7,7 +7,9 @@ Used like this::
 
 A model is any object with the :class:`Model` shape; the worker owns everything else: the
 queue ``{ns}.infer.<name>``, input checking, deadlines (expired work is dead-lettered, never
-started), batching, and replies.
+started), batching, and replies. A model that decodes step by step (a ``session()``:
+charrnn, chat) gets continuous batching (:mod:`botwerk.workers.continuous`): a request joins
+the running batch at the next step and is answered the step it is done.
 
 A worker starts on probation, taking one request at a time, and takes up to ``max_batch`` at
 once only after it has answered a fresh request (delivery count 0). A quorum queue hands back
@@ -31,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, ClassVar, Protocol
 
 from botwerk.infra import metrics, topology
@@ -42,6 +44,7 @@ from botwerk.infra.responder import WORK, Responder
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Envelope, Error, InferReply, InferRequest, SchemaError, validate
 from botwerk.workers.batching import Batcher
+from botwerk.workers.continuous import ContinuousBatcher, Stepping
 from botwerk.workers.learning import Learning
 from botwerk.workers.rollout import Followable, Follower
 
@@ -78,14 +81,7 @@ class Worker:
         self.model = model
         self.names = topology.Names(settings.namespace)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{model.name}")
-        self._batcher: Batcher[Any, dict[str, Any]] = Batcher(
-            model.predict,
-            max_batch=settings.max_batch,
-            max_wait_ms=settings.max_wait_ms,
-            executor=self._executor,
-            version=model.version,
-            model=model.name,
-        )
+        self._batcher = _batcher_for(model, settings, self._executor)
         self._follower: Follower | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
@@ -225,6 +221,17 @@ class Worker:
         await announce(
             self.bus, self.names, self.role, self.model.name, self.settings.instance, up, model
         )
+
+
+def _batcher_for(model: Model, settings: Settings, executor: Executor) -> Any:
+    """Continuous batching for a model that decodes step by step, whole batches otherwise."""
+    limits: dict[str, Any] = {
+        "max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms,
+        "executor": executor, "version": model.version, "model": model.name,
+    }  # fmt: skip
+    if isinstance(model, Stepping):
+        return ContinuousBatcher(model.session, **limits)
+    return Batcher(model.predict, **limits)
 
 
 def _loop_time(deadline_ms: int | None) -> float | None:

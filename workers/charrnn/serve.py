@@ -13,8 +13,9 @@ with its own prime, length, temperature, top-k and seed; the outputs hold only t
 continuation, never the prime. The input and output types, with their limits, are the
 charrnn contract in :mod:`botwerk.schemas.models.charrnn`.
 
-Limits: a batch takes as long as its longest request (up to ``MAX_LENGTH`` characters); the
-model stays on the device ``settings.device`` names.
+The worker serves it with continuous batching (:meth:`CharRNNModel.session`): a request joins
+the running batch at the next character and is answered the step it is done, so a short one
+never waits for a long one. Limits: the model stays on the device ``settings.device`` names.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 from botwerk.infra.settings import Settings
 from botwerk.schemas.models.charrnn import CharRNNInput, CharRNNOutput
 from botwerk.workers.charrnn.generate import Generator
+from botwerk.workers.continuous import Mapped, Session, run_whole
 from botwerk.workers.errors import NotLoaded
 from botwerk.workers.store import ModelStore, parse_spec
 
@@ -67,7 +69,14 @@ class CharRNNModel:
         return CharRNNInput(prime="The ", length=200)
 
     def predict(self, batch: list[CharRNNInput]) -> list[dict[str, Any]]:
+        return run_whole(self.session(), batch)
+
+    def session(self) -> Session[CharRNNInput, dict[str, Any]]:
+        """A running batch for continuous batching (:mod:`botwerk.workers.continuous`)."""
         if self._generator is None:
             raise NotLoaded(self.name)
-        texts = self._generator.generate(list(batch))
-        return [CharRNNOutput(text=text).to_outputs() for text in texts]
+        return Mapped(self._generator.session(), _outputs)
+
+
+def _outputs(text: str) -> dict[str, Any]:
+    return CharRNNOutput(text=text).to_outputs()

@@ -18,14 +18,20 @@ separator tokens are never produced.
 
 :meth:`Responder.log_probs` scores given replies (with gradients) for reinforcement learning.
 
-Limits: a batch runs as long as its longest reply; "the same reply in a batch" holds as long as
-the matrix kernels give a row the same floats in any batch size, which CPU BLAS does in practice.
+:meth:`Responder.session` gives greedy and sampled decoding one step at a time (:class:`Replies`),
+for continuous batching (:mod:`botwerk.workers.continuous`): newcomers are encoded together and
+join the running rows between steps (the sources padded to the longest, padding masked), and a
+row leaves the step its reply ends. Beam search cannot join mid-way (a request's hypotheses are
+ranked together at every step), so a beam request runs whole when it joins, as before.
+
+Limits: "the same reply in a batch" holds as long as the matrix kernels give a row the same
+floats in any batch size and source padding, which CPU BLAS does in practice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -35,8 +41,9 @@ from torch.nn import functional as F
 
 from botwerk.workers.chat.config import ChatConfig
 from botwerk.workers.chat.data import source_ids
-from botwerk.workers.chat.model import BANNED, Seq2Seq, load
+from botwerk.workers.chat.model import BANNED, Memory, Seq2Seq, State, load
 from botwerk.workers.chat.tokens import END, PAD, START, Vocab, detokenize, tokenize
+from botwerk.workers.continuous import run_whole
 from botwerk.workers.device import resolve_device
 from botwerk.workers.sampling import sample, seeded
 
@@ -108,74 +115,23 @@ class Responder:
         return source_ids(self.vocab, self.config, prompt, context)
 
     def reply(self, requests: Sequence[Request]) -> list[Answer]:
-        """One answer per request, in order; requests of one mode are decoded as one batch."""
-        answers: list[Answer | None] = [None] * len(requests)
-        groups: dict[tuple[Mode, int], list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault((r.mode, r.beam if r.mode == "beam" else 0), []).append(i)
-        for (mode, width), rows in groups.items():
-            asks = [requests[i] for i in rows]
-            src = [self.source(tokenize(r.text), tokenize(r.context)) for r in asks]
-            limits = [r.max_len or self.config.max_len for r in asks]
-            if mode == "beam":
-                out = self.beam(src, limits, width)
-            elif mode == "sample":
-                out = self.sample(src, limits, [r.temperature for r in asks],
-                                  [r.top_k for r in asks], [r.seed for r in asks])  # fmt: skip
-            else:
-                out = self.greedy(src, limits)
-            used = self.config.context
-            for i, r, ids in zip(rows, asks, out, strict=True):
-                words = self.vocab.decode(ids)
-                answers[i] = Answer(detokenize(words), len(words), used and bool(r.context))
-        return [a for a in answers if a is not None]
+        """One answer per request, in order, decoded as one batch (beams of one width together)."""
+        return run_whole(self.session(), list(requests))
 
-    @torch.inference_mode()
+    def session(self) -> Replies:
+        """A running batch that requests join and leave between steps."""
+        return Replies(self)
+
     def greedy(self, src: list[list[int]], limits: list[int]) -> list[list[int]]:
         """The likeliest token at each step, for each source; the ids before the end token."""
-        return self._decode(src, limits, lambda logits, _: _allowed(logits).argmax(dim=1))
+        return run_whole(Decoding(self), [Line(s, n) for s, n in zip(src, limits, strict=True)])
 
-    @torch.inference_mode()
     def sample(self, src: list[list[int]], limits: list[int], temperatures: list[float],
                top_k: list[int], seeds: list[int | None]) -> list[list[int]]:  # fmt: skip
         """A token drawn at each step from each request's own seeded generator."""
-        rngs = [seeded(s) for s in seeds]
-        temps = torch.tensor(temperatures, dtype=torch.float64)  # (B,)
-        ks = torch.tensor(top_k)  # (B,)
-
-        def pick(logits: Tensor, active: list[int]) -> Tensor:
-            chosen = sample(logits, [rngs[i] for i in active], temps[active], ks[active], BANNED)
-            return chosen.to(logits.device)
-
-        return self._decode(src, limits, pick)
-
-    def _decode(
-        self, src: list[list[int]], limits: list[int], pick: Callable[[Tensor, list[int]], Tensor]
-    ) -> list[list[int]]:
-        """Step every unfinished row; ``pick`` (logits (b, V), request indices) -> (b,)."""
-        memory = self.model.encode(*self._pad(src))
-        state = memory.state
-        out: list[list[int]] = [[] for _ in src]
-        active = list(range(len(src)))  # the request of each batch row
-        tokens = torch.full((len(src),), START, device=self.device)  # (b,)
-        while active:
-            logits, state = self.model.decode(tokens[:, None], state, memory)  # (b, 1, V)
-            tokens = pick(logits[:, 0], active)  # (b,)
-            keep = []
-            for row, (i, token) in enumerate(zip(active, tokens.tolist(), strict=True)):
-                if token != END:
-                    out[i].append(token)
-                if token != END and len(out[i]) < limits[i]:
-                    keep.append(row)
-            if len(keep) < len(active):  # drop finished rows from the batch
-                rows = torch.tensor(keep, dtype=torch.long, device=self.device)
-                active, tokens, memory = (
-                    [active[r] for r in keep],
-                    tokens[rows],
-                    memory.select(rows),
-                )
-                state = (state[0][:, rows], state[1][:, rows])
-        return out
+        each = zip(src, limits, seeds, temperatures, top_k, strict=True)
+        lines = [Line(s, n, seeded(seed), t, k) for s, n, seed, t, k in each]
+        return run_whole(Decoding(self), lines)
 
     @torch.inference_mode()
     def beam(self, src: list[list[int]], limits: list[int], width: int) -> list[list[int]]:
@@ -242,3 +198,167 @@ def _backtrack(steps: list[tuple[Tensor, Tensor]], row: int) -> list[int]:
         row = int(parent[row])
     ids.reverse()
     return ids[: ids.index(END)] if END in ids else [i for i in ids if i != PAD]
+
+
+@dataclass(slots=True)
+class Line:
+    """One greedy (no ``rng``) or sampled reply being decoded, and its tokens so far."""
+
+    src: list[int]
+    limit: int
+    rng: torch.Generator | None = None
+    temperature: float = 1.0
+    top_k: int = 0
+    out: list[int] = field(default_factory=list)
+
+
+class Decoding:
+    """A running batch of greedy and sampled replies: rows join, step, leave at their end."""
+
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+        self.keys: list[int] = []  # the request key of each batch row
+        self.lines: dict[int, Line] = {}
+        self.memory: Memory | None = None  # (b, S, H) parts: what each row attends to
+        self.state: State | None = None  # h, c each (layers, b, H)
+        self.tokens: Tensor | None = None  # (b,): each row's last token
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @torch.inference_mode()
+    def add(self, lines: Mapping[int, Line]) -> None:
+        """Encode the newcomers together and join them to the batch."""
+        if not lines:
+            return
+        r = self.responder
+        memory = r.model.encode(*r._pad([line.src for line in lines.values()]))
+        state = memory.state
+        tokens = torch.full((len(lines),), START, device=r.device)
+        if self.memory is not None and self.state is not None and self.tokens is not None:
+            memory = _joined(self.memory._replace(state=self.state), memory)
+            state, tokens = memory.state, torch.cat([self.tokens, tokens])
+        self.memory, self.state, self.tokens = memory, state, tokens
+        self.lines.update(lines)
+        self.keys += list(lines)
+
+    @torch.inference_mode()
+    def step(self) -> dict[int, list[int]]:
+        """One token per row; the finished rows' ids (before the end token), dropped."""
+        if self.memory is None or self.state is None or self.tokens is None:
+            return {}
+        logits, self.state = self.responder.model.decode(
+            self.tokens[:, None], self.state, self.memory
+        )
+        lines = [self.lines[key] for key in self.keys]
+        self.tokens = self._pick(logits[:, 0], lines)  # (b,)
+        done = []
+        for key, line, token in zip(self.keys, lines, self.tokens.tolist(), strict=True):
+            if token != END:
+                line.out.append(token)
+            if token == END or len(line.out) >= line.limit:
+                done.append(key)
+        replies = {key: self.lines[key].out for key in done}
+        self.remove(done)
+        return replies
+
+    def remove(self, keys: Iterable[int]) -> None:
+        """Drop these rows (unknown keys are ignored)."""
+        gone = set(keys) & set(self.lines)
+        if not gone:
+            return
+        keep = [row for row, key in enumerate(self.keys) if key not in gone]
+        for key in gone:
+            del self.lines[key]
+        self.keys = [self.keys[row] for row in keep]
+        if not keep or self.memory is None or self.state is None or self.tokens is None:
+            self.memory = self.state = self.tokens = None
+            return
+        rows = torch.tensor(keep, dtype=torch.long, device=self.responder.device)
+        self.memory, self.tokens = self.memory.select(rows), self.tokens[rows]
+        self.state = (self.state[0][:, rows], self.state[1][:, rows])
+
+    def _pick(self, logits: Tensor, lines: list[Line]) -> Tensor:
+        """``logits`` (b, V) -> (b,): the likeliest token, or a draw from the row's generator."""
+        picked = _allowed(logits).argmax(dim=1)  # (b,)
+        drawn = [row for row, line in enumerate(lines) if line.rng is not None]
+        if drawn:
+            rows = torch.tensor(drawn, device=logits.device)
+            rngs = [lines[row].rng for row in drawn]
+            temps = torch.tensor([lines[row].temperature for row in drawn], dtype=torch.float64)
+            ks = torch.tensor([lines[row].top_k for row in drawn])
+            chosen = sample(logits[rows], [g for g in rngs if g is not None], temps, ks, BANNED)
+            picked[rows] = chosen.to(picked.device)
+        return picked
+
+
+class Replies:
+    """The serving session: :class:`Request` in, :class:`Answer` out; beams run whole at join."""
+
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+        self.decoding = Decoding(responder)
+        self.asks: dict[int, Request] = {}
+        self.ready: dict[int, list[int]] = {}  # beam replies, answered at the next step
+
+    def __len__(self) -> int:
+        return len(self.decoding) + len(self.ready)
+
+    def add(self, requests: Mapping[int, Request]) -> None:
+        """Join the greedy and sampled requests; decode the beam ones now, by width."""
+        r = self.responder
+        lines: dict[int, Line] = {}
+        beams: dict[int, dict[int, Line]] = {}  # by width
+        for key, ask in requests.items():
+            src = r.source(tokenize(ask.text), tokenize(ask.context))
+            rng = seeded(ask.seed) if ask.mode == "sample" else None
+            line = Line(src, ask.max_len or r.config.max_len, rng, ask.temperature, ask.top_k)
+            if ask.mode == "beam":
+                beams.setdefault(ask.beam, {})[key] = line
+            else:
+                lines[key] = line
+        ready: dict[int, list[int]] = {}
+        for width, group in beams.items():
+            best = r.beam([b.src for b in group.values()], [b.limit for b in group.values()], width)
+            ready.update(zip(group, best, strict=True))
+        self.decoding.add(lines)
+        self.ready.update(ready)
+        self.asks.update(requests)
+
+    def step(self) -> dict[int, Answer]:
+        """One token for every running reply; the answers that are done."""
+        done = self.decoding.step() if len(self.decoding) else {}
+        done.update(self.ready)
+        self.ready = {}
+        return {key: self._answer(self.asks.pop(key), ids) for key, ids in done.items()}
+
+    def remove(self, keys: Iterable[int]) -> None:
+        """Drop these requests (unknown keys are ignored)."""
+        keys = list(keys)
+        self.decoding.remove(keys)
+        for key in keys:
+            self.ready.pop(key, None)
+            self.asks.pop(key, None)
+
+    def _answer(self, ask: Request, ids: list[int]) -> Answer:
+        words = self.responder.vocab.decode(ids)
+        return Answer(
+            detokenize(words), len(words), self.responder.config.context and bool(ask.context)
+        )
+
+
+def _joined(a: Memory, b: Memory) -> Memory:
+    """Two memories as one batch, the shorter sources padded (and masked) to the longer."""
+    length = max(a.mask.shape[1], b.mask.shape[1])
+
+    def pad(m: Memory) -> Memory:
+        extra = length - m.mask.shape[1]
+        if not extra:
+            return m
+        return Memory(F.pad(m.outputs, (0, 0, 0, extra)), F.pad(m.keys, (0, 0, 0, extra)),
+                      F.pad(m.mask, (0, extra), value=False), m.state)  # fmt: skip
+
+    a, b = pad(a), pad(b)
+    state = (torch.cat([a.state[0], b.state[0]], 1), torch.cat([a.state[1], b.state[1]], 1))
+    return Memory(torch.cat([a.outputs, b.outputs]), torch.cat([a.keys, b.keys]),
+                  torch.cat([a.mask, b.mask]), state)  # fmt: skip

@@ -8,13 +8,16 @@ With a trained model in the store::
 
 ``name`` is the queue the model is served under (``{ns}.infer.<name>``); ``model`` is the
 store spec ``NAME[@VERSION]`` it loads, by default the latest version of ``name``. A batch of
-inputs is answered in one :class:`~botwerk.workers.chat.decode.Responder` call: the requests of one
-decoding mode (and beam width) run together. ``context`` is the utterance before ``text``
-(the bot's own last line); a model trained with context reads it, others ignore it, and
-``context_used`` says which happened. The input and output types, with their limits, are the
-chat contract in :mod:`botwerk.schemas.models.chat`.
+inputs is answered by one :class:`~botwerk.workers.chat.decode.Responder` session: greedy and
+sampled requests decode together, beam ones by width as they join. ``context`` is the
+utterance before ``text`` (the bot's own last line); a model trained with context reads it,
+others ignore it, and ``context_used`` says which happened. The input and output types, with
+their limits, are the chat contract in :mod:`botwerk.schemas.models.chat`.
 
-Limits: a batch takes as long as its longest reply (up to ``max_len`` tokens, 100 at most).
+The worker serves it with continuous batching (:meth:`ChatModel.session`): a greedy or sampled
+request joins the running batch at the next token and is answered the step its reply ends.
+Limits: a beam request cannot join mid-way; it is decoded whole (with the other beam requests
+of its width that join at that step) before the next step.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from typing import Any, ClassVar
 
 from botwerk.infra.settings import Settings
 from botwerk.schemas.models.chat import ChatInput, ChatOutput
-from botwerk.workers.chat.decode import Responder
+from botwerk.workers.chat.decode import Answer, Responder
+from botwerk.workers.continuous import Mapped, Session, run_whole
 from botwerk.workers.errors import NotLoaded
 from botwerk.workers.store import ModelStore, parse_spec
 
@@ -67,7 +71,14 @@ class ChatModel:
         return ChatInput(text="hello, how are you?")
 
     def predict(self, batch: list[ChatInput]) -> list[dict[str, Any]]:
+        return run_whole(self.session(), batch)
+
+    def session(self) -> Session[ChatInput, dict[str, Any]]:
+        """A running batch for continuous batching (:mod:`botwerk.workers.continuous`)."""
         if self._responder is None:
             raise NotLoaded(self.name)
-        answers = self._responder.reply(batch)
-        return [ChatOutput(text=a.text, context_used=a.context_used).to_outputs() for a in answers]
+        return Mapped(self._responder.session(), _outputs)
+
+
+def _outputs(answer: Answer) -> dict[str, Any]:
+    return ChatOutput(text=answer.text, context_used=answer.context_used).to_outputs()
