@@ -34,7 +34,7 @@ import contextlib
 import logging
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from botwerk.infra import metrics, topology
 from botwerk.infra.bus import Bus, Delivery, Subscription
@@ -52,7 +52,11 @@ log = logging.getLogger("botwerk.worker")
 
 
 class Model(Protocol):
-    """What a worker serves. ``load`` and ``predict`` run on the model's own thread."""
+    """What a worker serves. ``load`` and ``predict`` run on the model's own thread.
+
+    A model whose ``predict`` takes microseconds may also be :class:`OnLoop`: the batches it
+    calls cheap run on the event loop instead, without a thread hop.
+    """
 
     name: str
     """The name it is served under: the queue is ``{ns}.infer.<name>``."""
@@ -68,6 +72,20 @@ class Model(Protocol):
 
     def predict(self, batch: list[Any]) -> list[dict[str, Any]]:
         """One output per input, in the same order."""
+
+
+@runtime_checkable
+class OnLoop(Protocol):
+    """A model that can say a batch is cheap enough for the event loop (echo: no ``delay_ms``).
+
+    Only for microseconds of pure computation: the loop carries the AMQP heartbeats and every
+    other request, so a batch that could take milliseconds, wait on I/O or sleep must answer
+    False (a torch model, a scan of a large word-vector matrix). The worker asks before each
+    batch; False, or a model without ``on_loop``, computes on the model's thread.
+    """
+
+    def on_loop(self, batch: list[Any]) -> bool:
+        """True when ``predict(batch)`` is safe to run on the event loop."""
 
 
 class Worker:
@@ -231,7 +249,8 @@ def _batcher_for(model: Model, settings: Settings, executor: Executor) -> Any:
     }  # fmt: skip
     if isinstance(model, Stepping):
         return ContinuousBatcher(model.session, **limits)
-    return Batcher(model.predict, **limits)
+    on_loop = model.on_loop if isinstance(model, OnLoop) else None
+    return Batcher(model.predict, on_loop=on_loop, **limits)
 
 
 def _loop_time(deadline_ms: int | None) -> float | None:

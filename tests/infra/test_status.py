@@ -122,10 +122,13 @@ async def test_status_shows_queues_consumers_dead_letters_and_components(mesh: M
         return (
             {"worker", "core"} <= up.keys()
             and up["worker"].model == "echo@1"
+            and bool(up["worker"].consumes and up["core"].consumes)  # the API lists them late
             and bool(found.dead_letters)
         )
 
-    found = await mesh.until(complete, "both components, the model's version, a dead letter")
+    found = await mesh.until(
+        complete, "both components with their queues, the model's version, a dead letter"
+    )
     queues = {q.name: q for q in found.queues}
     infer, core_queue = mesh.names.infer_queue("echo"), mesh.names.core_queue("demo")
     assert (queues[infer].consumers, queues[infer].serves) == (1, "model echo")

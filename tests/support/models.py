@@ -27,6 +27,10 @@ class LedgerEcho(EchoModel):
         self._ledger = (folder / f"computed-{os.getpid()}.txt").open("a", buffering=1)
         self._delay = float(os.environ.get("BOTWERK_LEDGER_DELAY_MS", "0")) / 1000
 
+    def on_loop(self, batch: list[EchoInput]) -> bool:
+        """A batch that sleeps ``$BOTWERK_LEDGER_DELAY_MS`` runs on the model's thread."""
+        return self._delay <= 0 and super().on_loop(batch)
+
     def predict(self, batch: list[EchoInput]) -> list[dict[str, Any]]:
         if any(item.text.startswith(POISON) for item in batch):
             os._exit(70)  # dies holding the whole batch, as a crash in native code would

@@ -24,11 +24,13 @@ class Recorder:
     def __init__(self, delay=0.0, fail_on=None, drop_one=False):
         self.batches: list[list[int]] = []
         self.threads: set[str] = set()
+        self.idents: set[int] = set()
         self.delay, self.fail_on, self.drop_one = delay, fail_on, drop_one
 
     def __call__(self, items):
         self.batches.append(list(items))
         self.threads.add(threading.current_thread().name)
+        self.idents.add(threading.get_ident())
         time.sleep(self.delay)
         if self.fail_on in items:
             raise ValueError(f"cannot take {self.fail_on}")
@@ -159,3 +161,34 @@ async def test_a_batch_retried_one_by_one_stays_on_its_version(executor):
     assert isinstance(results[3], ValueError)
     assert {r.version for r in results if not isinstance(r, Exception)} == {"m@1"}
     assert new.batches == [] and len(old.batches) == 7  # together, then each alone, all on m@1
+
+
+async def test_a_batch_the_model_calls_cheap_runs_on_the_loop_and_others_on_its_thread(executor):
+    model = Recorder()
+    batcher = Batcher(
+        model, max_batch=4, max_wait_ms=0, executor=executor, on_loop=lambda items: 9 not in items
+    )
+    task = await run(batcher)
+    loop_thread = threading.get_ident()
+    assert (await batcher.submit(1)).output == 10
+    assert model.idents == {loop_thread}  # cheap: computed right on the loop
+    assert (await batcher.submit(9)).output == 90
+    assert len(model.idents) == 2  # not cheap: on the executor
+    await batcher.swap(new := Recorder(), "m@2")  # a version without on_loop: on the executor
+    assert (await batcher.submit(1)).output == 10
+    task.cancel()
+    assert loop_thread not in new.idents
+
+
+async def test_an_exception_on_the_loop_fails_only_its_own_request(executor):
+    model = Recorder(fail_on=3)
+    batcher = Batcher(
+        model, max_batch=8, max_wait_ms=20, executor=executor, on_loop=lambda items: True
+    )
+    task = await run(batcher)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(6)), return_exceptions=True)
+    assert isinstance(results[3], ValueError)
+    assert [r.output for i, r in enumerate(results) if i != 3] == [0, 10, 20, 40, 50]
+    assert (await batcher.submit(7)).output == 70  # the owner loop carries on
+    task.cancel()
+    assert len(model.batches[0]) == 6 and model.idents == {threading.get_ident()}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from typing import ClassVar
 
 import pytest
 
@@ -20,9 +22,14 @@ pytestmark = pytest.mark.broker
 
 class CountingEcho(EchoModel):
     loads = 0
+    threads: ClassVar[set[int]] = set()  # the threads predict ran on
 
     def load(self) -> None:
         CountingEcho.loads += 1
+
+    def predict(self, batch):
+        CountingEcho.threads.add(threading.get_ident())
+        return super().predict(batch)
 
 
 @pytest.fixture
@@ -57,6 +64,15 @@ async def test_echo_round_trip_with_batching(mesh):
     assert [r.outputs["text"] for r in replies] == [f"t{i}" for i in range(40)]
     assert all(r.model == "echo" and r.version == "1" for r in replies)
     assert max(r.batch_size for r in replies) > 1
+
+
+async def test_echo_answers_on_the_event_loop_unless_a_delay_would_block_it(mesh):
+    rpc, *_ = mesh
+    CountingEcho.threads.clear()
+    assert (await call(rpc, text="quick")).outputs == {"text": "quick"}
+    assert CountingEcho.threads == {threading.get_ident()}  # the loop's thread: no hop
+    assert (await call(rpc, text="slow", delay_ms=1)).outputs == {"text": "slow"}
+    assert len(CountingEcho.threads) == 2  # a delay sleeps: on the model's thread
 
 
 async def test_bad_input_gets_a_bad_request_reply(mesh):

@@ -5,7 +5,9 @@
 [{'text': 'hi'}]
 
 ``delay_ms`` makes a batch take that long (like a slow model, capped at 60 s) and ``fail``
-makes the model raise, so the slow and failing paths can be seen and tested end to end. The
+makes the model raise, so the slow and failing paths can be seen and tested end to end. A batch
+without a delay runs on the worker's event loop (:meth:`EchoModel.on_loop`: 7 us, no thread
+hop); a delayed one on the model's thread, as a slow model must, so heartbeats go on. The
 input and output types, and the cap, are the echo contract in :mod:`botwerk.schemas.models.echo`.
 """
 
@@ -38,6 +40,10 @@ class EchoModel:
 
     def example(self) -> EchoInput:
         return EchoInput(text="warm-up")
+
+    def on_loop(self, batch: list[EchoInput]) -> bool:
+        """Cheap unless a delay was asked for: that sleeps, and must not stall the loop."""
+        return all(item.delay_ms <= 0 for item in batch)
 
     def predict(self, batch: list[EchoInput]) -> list[dict[str, Any]]:
         delay = min(max((item.delay_ms for item in batch), default=0), MAX_DELAY_MS)
