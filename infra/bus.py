@@ -130,15 +130,16 @@ class Delivery:
     @property
     def deadline_ms(self) -> int | None:
         """The ``x-botwerk-deadline`` header: epoch milliseconds; None if absent or not an int."""
-        value = self.headers.get(DEADLINE_HEADER)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            return None
-        return value
+        return self._epoch_ms(DEADLINE_HEADER)
 
     @property
     def sent_ms(self) -> int | None:
         """The ``x-botwerk-sent`` header (epoch ms of publishing); None if absent or not an int."""
-        value = self.headers.get(SENT_HEADER)
+        return self._epoch_ms(SENT_HEADER)
+
+    def _epoch_ms(self, header: str) -> int | None:
+        """A header of epoch milliseconds; None when absent, not an int, or not positive."""
+        value = self.headers.get(header)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             return None
         return value

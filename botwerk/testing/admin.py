@@ -6,17 +6,17 @@ polling from tests, never for the roles themselves.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import shutil
 import subprocess
 import time
-import urllib.request
 from urllib.parse import quote, unquote, urlsplit
 
 import pika
 import pika.exceptions
+
+from botwerk.infra.brokeradmin import Management
+from botwerk.schemas import BotwerkError
 
 MANAGEMENT_URL = "http://127.0.0.1:15672/"
 
@@ -95,23 +95,16 @@ def sweep_namespace(amqp_url: str, namespace: str, management_url: str = MANAGEM
     """
     parts = urlsplit(amqp_url)
     vhost = quote(unquote(parts.path[1:]) or "/", safe="")
-    token = base64.b64encode(f"{unquote(parts.username or 'guest')}:"
-                             f"{unquote(parts.password or 'guest')}".encode()).decode()  # fmt: skip
-    base = management_url.rstrip("/")
-
-    def call(method: str, path: str) -> bytes:
-        request = urllib.request.Request(f"{base}/api/{path}", method=method)
-        request.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return bytes(answer.read())
-
+    api = Management(
+        management_url, unquote(parts.username or "guest"), unquote(parts.password or "guest"), 5
+    )
     pattern = quote(f"^{namespace}\\.")
     try:
-        found = json.loads(call("GET", f"queues/{vhost}?page=1&page_size=500&use_regex=true"
-                                       f"&name={pattern}&columns=name"))  # fmt: skip
+        found = api.get(f"queues/{vhost}?page=1&page_size=500&use_regex=true&name={pattern}"
+                        "&columns=name") or {"items": []}  # fmt: skip
         names = [item["name"] for item in found["items"]]
         for name in names:
-            call("DELETE", f"queues/{vhost}/{quote(name, safe='')}")
-    except OSError:
+            api.call("DELETE", f"queues/{vhost}/{quote(name, safe='')}")
+    except BotwerkError:
         return 0  # no management API (or the queue went meanwhile): the session sweep remains
     return len(names)
