@@ -213,8 +213,12 @@ class RabbitBus:
         try:
             if alone:
                 return await publish_alone(self._connection, exchange, key, message, mandatory)
-            publisher = await self._live_publisher()
-            return await asyncio.shield(publisher.publish(exchange, key, message, mandatory))
+            publisher = self._publisher
+            if publisher is None or publisher.channel.closed.done():
+                publisher = await self._live_publisher()
+            # Not shielded: a timeout that cancels this future leaves the confirm to find it
+            # done and pass it by (Publisher._resolve), and saves a future per publish.
+            return await publisher.publish(exchange, key, message, mandatory)
         except (ChannelClosed, pika.exceptions.AMQPError) as exc:
             log.debug("no channel to publish %s on: %r", message.message_id, exc)
             await asyncio.sleep(0.05)  # the connection is going: let the supervisor see it

@@ -256,7 +256,8 @@ class Rpc:
             await self.bus.publish(
                 exchange, key, message, mandatory=True, timeout=remaining_ms / 1000
             )
-            reply = await asyncio.wait_for(answer, timeout=max(deadline_ms - now_ms(), 0) / 1000)
+            async with asyncio.timeout(max(deadline_ms - now_ms(), 0) / 1000):
+                reply = await answer  # one timer, not wait_for's task and callbacks (issue 16)
         except Unroutable:
             raise _no_worker(key) from None
         except Rejected:
