@@ -108,6 +108,19 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="per-transport options, from botwerk.toml tables: [transports.irc] port = 6697",
     )
+    schedules: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="scheduled posts, from botwerk.toml tables: [schedules.morning] cron = ...",
+    )
+    state_url: str = Field(
+        "sqlite:///botwerk-state.db",
+        description="the bots' memory: redis://... (shared by every host), sqlite:///FILE "
+        "(one host), memory:// (this process only)",
+    )
+    post_ttl_s: int = Field(
+        24 * 3600, gt=0, le=30 * 24 * 3600,
+        description="how long a post waits for a transport that is down before it is dropped",
+    )  # fmt: skip
     management_url: str = Field(
         "http://127.0.0.1:15672/",
         description="RabbitMQ's management HTTP API, for `botwerk broker setup`, `status`, `dead`",

@@ -128,6 +128,15 @@ class Names:
     def reply_queue(self, role: str, instance: str) -> str:
         return f"{self.ns}.reply.{role}.{instance}"
 
+    def post_queue(self, transport: str) -> str:
+        """A transport kind's durable queue of posts nobody asked for (scheduled, or a bot's own).
+
+        Posts are ``botwerk.reply.v1`` messages published to ``{ns}.replies`` with this name as
+        the routing key, as a reply goes to its reply queue; a scheduled prompt's inbound
+        message names it as ``reply_to``, so its core's answer lands here with no change.
+        """
+        return f"{self.ns}.post.{transport}"
+
     @staticmethod
     def inbound_key(bot: str, transport: str) -> str:
         return f"{bot}.{transport}"
