@@ -13,13 +13,15 @@ listed there); this module asks the model and words the answer. Scores are cosin
 similarities shown as true percentages, clipped to 0-100% (an analogy's is its answer's
 cosine to b - a + c: see ``Vectors.analogy``). When the best one is below :data:`SURE_AT`, or
 a runner-up is within :data:`CLOSE` of it or above it, the reply hedges and lists
-alternatives: "probably X (52%), or maybe Y (50%), Z (47%)". Vectors that keep no counts
+alternatives: "probably X (52%), or maybe Y (50%), Z (47%)". ``answers=N`` (or ``n=N``) first
+in a message sets how many answers a user gets (the model's ``topn``), kept for that user
+(``ctx.user_memory``) until changed; ``answers=N`` alone just sets it. Vectors that keep no counts
 (GloVe) answer "how common" with a rank only. A missing model or a timeout raises
 RemoteError, which the core turns into a sentence. Options, in botwerk.toml::
 
     [bots.annalogue]
     model = "word2vec"   # the model to ask
-    topn = 5             # answers to ask for, 1-100
+    topn = 5             # answers to ask for, 1-100 (a user's own answers=N wins)
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from botwerk.cores.annalogue_parse import (
     parse,
 )
 from botwerk.cores.bot import Bot, Context, bot_options, command, fallback
+from botwerk.cores.options import OptionError, Options, number
 from botwerk.infra.settings import Settings
 from botwerk.schemas.models.word2vec import (
     MAX_TOPN,
@@ -61,7 +64,9 @@ I answer questions about words, from what word2vec learned. Try:
 - `what is the capital of germany`: I know {", ".join(RELATIONS)}
 - `cat vs dog` or `how similar are cat and dog`: how alike two words are
 - `which doesn't belong: apple, banana, car`: the odd one out (commas for multi-word terms)
-- `how common is cat`: how common a word is"""
+- `how common is cat`: how common a word is
+- `answers=10 france`: how many answers I list, {MIN_TOPN}-{MAX_TOPN}; kept for you until \
+you change it"""
 NOT_UNDERSTOOD = (
     "I didn't understand that. Try `king - man + woman`, `paris : france :: tokyo : ?` or `help`."
 )
@@ -70,6 +75,9 @@ UNKNOWN_WORDS = "I don't know the words {words}."
 NEED_THREE = "Give me at least three words to compare, like `which doesn't belong: cat, dog, car`."
 TOO_MANY = "That's a lot to compare; give me at most {limit} words."
 NO_ANSWER = "I couldn't find an answer to that."
+KEPT = "I'll list {topn} answers for you from now on; now ask me about a word."
+UNKNOWN_OPTION = "I don't know the option {key!r}; I know answers, how many I list (see `help`)."
+BAD_VALUE = "{key} must be {rule}; you wrote {value!r}."
 NEIGHBOURS = "Closest to {term}: {items}."
 ARITHMETIC = "{expression} = {answer}."
 ANALOGY = "{a} is to {b} as {c} is to {answer}."
@@ -95,6 +103,11 @@ SURE_AT = 0.7  # a best score below this is a guess
 CLOSE = 0.05  # a runner-up this close to the best, or above it, makes the best a guess
 ALTERNATIVES = 2  # guesses listed after a hedged best
 FEWEST, MOST = WORDS["odd_one_out"]  # terms the model compares at once
+OPTIONS = Options(
+    {"answers": number("topn", int, MIN_TOPN, MAX_TOPN,
+                       f"a whole number from {MIN_TOPN} to {MAX_TOPN}")},
+    aliases={"n": "answers"}, unknown=UNKNOWN_OPTION, bad=BAD_VALUE,
+)  # fmt: skip
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -122,7 +135,14 @@ class Annalogue(Bot):
 
     @fallback
     async def answer(self, ctx: Context) -> str:
-        query = parse(ctx.args)
+        try:
+            changes, text = OPTIONS.parse(ctx.args)
+        except OptionError as exc:
+            return str(exc)
+        topn = (await OPTIONS.remembered(ctx.user_memory, changes)).get("topn", self.config.topn)
+        if changes and not text:
+            return KEPT.format(topn=topn)
+        query = parse(text)
         if query is None:
             return NOT_UNDERSTOOD
         if isinstance(query, Help):
@@ -131,7 +151,7 @@ class Annalogue(Bot):
             return NEED_THREE
         if isinstance(query, OddOneOut) and len(query.terms) > MOST:
             return TOO_MANY.format(limit=MOST)
-        outputs = await self.ask(ctx, query)
+        outputs = await self.ask(ctx, query, topn)
         unknown = outputs.unknown
         if (
             isinstance(query, Relation)
@@ -140,13 +160,13 @@ class Annalogue(Bot):
             and query.subject not in unknown
         ):
             query = replace(query, example=None)  # the model lacks the table's words: no analogy
-            outputs = await self.ask(ctx, query)
+            outputs = await self.ask(ctx, query, topn)
             unknown = outputs.unknown
         return unknown_words(unknown) if unknown else reply(query, outputs)
 
-    async def ask(self, ctx: Context, query: ModelQuery) -> Word2VecOutput:
+    async def ask(self, ctx: Context, query: ModelQuery, topn: int) -> Word2VecOutput:
         """The model's outputs for ``query``; RemoteError propagates to the core."""
-        return await ctx.infer(self.config.model, query.request(self.config.topn))
+        return await ctx.infer(self.config.model, query.request(topn))
 
 
 def reply(query: ModelQuery, outputs: Word2VecOutput) -> str:

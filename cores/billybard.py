@@ -5,6 +5,8 @@ Talking to it::
     you: To be, or not to be
     billybard: To be, or not to be, that is the question of the king.
     you: length=80 temp=0.5 Once upon a time        (80 new characters, calmer)
+    you: It was a dark and stormy night               (still 80 and 0.5: kept for you)
+    you: reset                                        (back to the defaults)
 
 The reply is your text with the model's continuation appended as is (a char-RNN may finish
 your last word), cut back to the last sentence end, or else the last whole word followed by
@@ -13,7 +15,9 @@ your last word), cut back to the last sentence end, or else the last whole word 
 Options go first, as ``key=value`` words: ``length`` (alias ``len``; characters to add,
 1-2000), ``temp`` (alias ``temperature``; above 0 and at most 5: low is safe and repetitive,
 high is wild) and ``top_k`` (alias ``k``; sample only among the k likeliest characters,
-0-1000, 0: all). The bounds of length and temp are the charrnn model's own
+0-1000, 0: all). A user's options are kept for that user (``ctx.user_memory``, on every core
+of the bot) until the user changes them or says ``reset``; options alone, with no beginning,
+just set them. The bounds of length and temp are the charrnn model's own
 (:mod:`botwerk.schemas.models.charrnn`); 1000 for top_k is this bot's. Defaults come from
 botwerk.toml::
 
@@ -37,6 +41,7 @@ import msgspec
 from msgspec.structs import replace
 
 from botwerk.cores.bot import Bot, Context, bot_options, command, fallback
+from botwerk.cores.options import KEPT as KEPT_OPTIONS
 from botwerk.cores.options import OptionError, Options, number
 from botwerk.infra.settings import Settings
 from botwerk.schemas.models.charrnn import (
@@ -56,6 +61,8 @@ Options first, as key=value: `length=300 temp=1.2 Once upon a time`
 (now {temperature})
 - top_k (or k): pick only among the k likeliest characters, 0-{max_top_k}, 0 means all \
 (now {top_k})"""
+KEPT = "I'll use {options} for you from now on; now give me a beginning."
+RESET = "Back to my defaults: length {length}, temp {temperature}, top_k {top_k}."
 ASK_FOR_BEGINNING = "Give me a beginning and I'll carry on, for example `Once upon a time`."
 NOTHING_TO_ADD = "I couldn't think of anything to add to that; try a longer beginning."
 TOO_LONG = "That beginning is too long for me; give me at most {limit} characters."
@@ -136,19 +143,32 @@ class BillyBard(Bot):
 
     @command("help", help="how to talk to me", aliases=("?",))
     async def help(self, ctx: Context) -> str:
-        c = self.config
+        c = replace(self.config, **await OPTIONS.remembered(ctx.user_memory, {}))
         return HELP.format(
             length=c.length, temperature=c.temperature, top_k=c.top_k, min_length=MIN_LENGTH,
             max_length=MAX_LENGTH, max_temperature=MAX_TEMPERATURE, max_top_k=MAX_TOP_K,
         )  # fmt: skip
 
+    @command("reset", help="forget the options you set; back to my defaults")
+    async def reset(self, ctx: Context) -> str:
+        if ctx.args:  # "reset the clocks, ..." is a beginning to continue
+            ctx.args = ctx.message.text.strip()
+            return await self.write(ctx)
+        await ctx.user_memory.delete(KEPT_OPTIONS)
+        c = self.config
+        return RESET.format(length=c.length, temperature=c.temperature, top_k=c.top_k)
+
     @fallback
     async def write(self, ctx: Context) -> str:
         try:
-            request = parse(ctx.args, self.config)
+            changes, prime = OPTIONS.parse(ctx.args)
         except OptionError as exc:
             return str(exc)
+        kept = await OPTIONS.remembered(ctx.user_memory, changes)
+        request = Request(replace(self.config, **kept), prime)
         if not request.prime:
+            if changes:
+                return KEPT.format(options=", ".join(f"{k} {v}" for k, v in changes.items()))
             return ASK_FOR_BEGINNING
         if len(request.prime) > MAX_PRIME:
             return TOO_LONG.format(limit=MAX_PRIME)

@@ -20,6 +20,16 @@ names the bot: ``@name``, ``<@name>``, ``name:`` or ``name,`` at the start, or `
 room message gets ``""`` (nothing is sent) and runs no middleware. Limit: a mention must use
 the bot's own name; platform user ids (Slack's ``<@U123>``) are the transport's to translate.
 
+Memory: ``ctx.conversation_memory`` and ``ctx.user_memory`` keep what a bot must remember
+between messages (:mod:`botwerk.infra.state`), shared by every core of the bot and kept across
+restarts when ``BOTWERK_STATE_URL`` is Redis or SQLite. Never keep it in the bot object: the
+next message may reach another core::
+
+    @command("count", help="how many times you asked")
+    async def count(self, ctx: Context) -> str:
+        n = await ctx.user_memory.update("asked", lambda n: (n or 0) + 1)
+        return f"You asked {n} times."
+
 Personalities: one bot class can run under several names, each with its own options, by a
 ``[bots.<name>]`` table in botwerk.toml that names the class's registered ``kind``::
 
@@ -44,10 +54,13 @@ import msgspec
 from msgspec.structs import replace
 
 from botwerk.infra import messages
-from botwerk.infra.errors import RemoteError
+from botwerk.infra.errors import NotConnected, RemoteError
+from botwerk.infra.posts import Poster
 from botwerk.infra.registry import BOTS, UnknownName
+from botwerk.infra.reminders import Reminders
 from botwerk.infra.rpc import Rpc
 from botwerk.infra.settings import ConfigError, Settings, config_path, typed_table
+from botwerk.infra.state import Memory, MemoryStore, StateStore
 from botwerk.schemas import Inbound, SchemaError
 from botwerk.schemas.models import ModelInput, ModelOutput
 
@@ -96,6 +109,25 @@ class Context:
     args: str = ""
     answered_by: list[str] = field(default_factory=list)
     """``model@version`` of every answer this message got, in order: the reply names them."""
+    store: StateStore | None = None
+    """The bots' state store (the core's); None: a private in-memory one, for unit tests."""
+
+    @property
+    def conversation_memory(self) -> Memory:
+        """This bot's memory of this conversation (transport, conversation, thread)."""
+        m = self.message
+        return Memory.of_conversation(self._store(), m.bot, m.transport, m.conversation, m.thread)
+
+    @property
+    def user_memory(self) -> Memory:
+        """This bot's memory of the user who sent the message, on this transport."""
+        m = self.message
+        return Memory.of_user(self._store(), m.bot, m.transport, m.user.id)
+
+    def _store(self) -> StateStore:
+        if self.store is None:
+            self.store = MemoryStore("local")  # unit tests: handlers work, nothing outlives it
+        return self.store
 
     @overload
     async def infer(self, model: str, request: ModelInput[Out], /) -> Out: ...
@@ -126,6 +158,43 @@ class Context:
         except SchemaError as exc:
             why = f"the {model} model answered with outputs that do not fit its kind: {exc}"
             raise RemoteError("model_error", why, target=model) from None
+
+    reminders: Reminders | None = None
+    """Keeps the bot's one-off posts (the core's); None outside a core: ``post_later`` refuses."""
+
+    async def post_later(
+        self, delay_s: float, text: str, *, transport: str | None = None,
+        conversation: str | None = None, thread: str | None = None,
+    ) -> float:  # fmt: skip
+        """Post ``text`` in ``delay_s`` seconds, whichever core of the bot is up then
+        (:mod:`botwerk.infra.reminders`); when it is due, in epoch seconds. Defaults: this
+        message's transport, conversation and thread."""
+        if self.reminders is None:
+            raise NotConnected("this context keeps no reminders: run the bot in a core")
+        m = self.message
+        return await self.reminders.add(
+            delay_s, text, transport=transport or m.transport,
+            conversation=conversation or m.conversation, thread=thread or m.thread,
+        )  # fmt: skip
+
+    poster: Poster | None = None
+    """Publishes the bot's posts (the core's); None outside a core: ``post`` refuses."""
+
+    async def post(
+        self, text: str, *, transport: str | None = None, conversation: str | None = None,
+        thread: str | None = None, ttl_s: float | None = None,
+    ) -> str:  # fmt: skip
+        """Say ``text`` unasked, now or whenever the transport is back (within ``ttl_s``,
+        default ``BOTWERK_POST_TTL_S``); the post's message id. Defaults: this message's
+        transport and conversation. ``await ctx.post("Tea is ready", conversation="#lobby")``
+        """
+        if self.poster is None:
+            raise NotConnected("this context has no bus to post through: run the bot in a core")
+        m = self.message
+        return await self.poster.post(
+            bot=m.bot, transport=transport or m.transport, text=text, thread=thread,
+            conversation=conversation or m.conversation, ttl_s=ttl_s,
+        )  # fmt: skip
 
 
 Handler = Callable[[Context], Awaitable[str]]

@@ -32,28 +32,29 @@ its own table (``botwerk core jester``; see :func:`botwerk.cores.bot.build_bot`)
     max_len = 0
     context = true              # send my last line with the next message
     genres = { comedy = "chat-comedy", horror = "chat-horror" }
-    memory = 10000              # conversations remembered, least recently used forgotten first
-    forget_after_s = 1800       # a last line older than this is not sent
+    forget_after_s = 1800       # a last line older than this is forgotten
 
     [bots.jester]
     kind = "moviebot"
     model = "chat-comedy"
     mode = "sample"
 
-Limits: the context is only the bot's own last line in the conversation (transport,
-conversation, thread), and the model uses it only if it was trained with context. Each core
-keeps its own memory: cores of one bot competing on a queue do not share it (a conversation's
-next message may reach a core that never saw it, and is answered without context), and a
-restarted core forgets. ``help``, ``forget`` (``reset``) and ``genre`` are commands only when
-said alone; with more words they are chat (``forget it, let's dance``). A message may hold at
-most 2000 characters.
+Memory: the bot's last line in each conversation (transport, conversation, thread) lives in
+the bots' state store (``ctx.conversation_memory``, :mod:`botwerk.infra.state`) for
+``forget_after_s``. With ``BOTWERK_STATE_URL`` on Redis, cores of one bot competing on a queue
+share it and a restarted core keeps it; on SQLite, so do the cores of one host; with
+``memory://`` each process has its own. The store bounds memory by that time to live: the
+old ``memory`` option (a count of conversations) is refused with a note saying so.
+
+Limits: the context is only the bot's own last line, and the model uses it only if it was
+trained with context. Two messages of one conversation answered at the same moment by two
+cores each see the line before both (the later answer's line is kept). ``help``, ``forget``
+(``reset``) and ``genre`` are commands only when said alone; with more words they are chat
+(``forget it, let's dance``). A message may hold at most 2000 characters.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -64,7 +65,6 @@ from botwerk.cores.bot import Bot, Context, bot_options, command, fallback
 from botwerk.cores.options import OptionError, Options, Rule, choice, number
 from botwerk.infra.errors import RemoteError
 from botwerk.infra.settings import Settings
-from botwerk.schemas import Inbound
 from botwerk.schemas.models.chat import (
     MAX_BEAM,
     MAX_TEMPERATURE,
@@ -107,6 +107,12 @@ UNKNOWN_OPTION = (
     "(see `help`)."
 )
 BAD_VALUE = "{key} must be {rule}; you wrote {value!r}."
+NO_MEMORY_OPTION = (
+    "memory is no longer an option: the state store (BOTWERK_STATE_URL) keeps each "
+    "conversation's last line for forget_after_s seconds; remove memory"
+)
+
+LAST_LINE = "last_line"  # the conversation_memory key holding the bot's last line
 
 GENRE = "genre"  # the Inbound.meta key a transport sets to pick a genre
 # The chat model takes any top_k and seed of 0 or more; these caps keep them machine integers.
@@ -128,8 +134,6 @@ OPTIONS = Options(
     bad=BAD_VALUE,
 )  # fmt: skip
 
-Key = tuple[str, str, str | None]  # (transport, conversation, thread): one conversation
-
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """MovieBot's per-bot defaults, from ``[bots.<its name>]``."""
@@ -142,13 +146,13 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_len: int = 0
     context: bool = True
     genres: dict[str, str] = {}
-    memory: int = 10_000
+    memory: int | None = None  # gone (see NO_MEMORY_OPTION); named so the refusal says why
     forget_after_s: float = 1800.0
 
     def __post_init__(self) -> None:
         OPTIONS.check(self)
-        if not 1 <= self.memory <= 1_000_000:
-            raise ValueError("memory must be a whole number from 1 to 1000000; fix it or remove it")
+        if self.memory is not None:
+            raise ValueError(NO_MEMORY_OPTION)
         if not 0 < self.forget_after_s < float("inf"):
             raise ValueError("forget_after_s must be seconds, above 0; fix it or remove it")
         if any(not genre.strip() or not model.strip() for genre, model in self.genres.items()):
@@ -209,56 +213,13 @@ def chat_input(request: Request, context: str) -> ChatInput:
     )  # fmt: skip
 
 
-def conversation(message: Inbound) -> Key:
-    return (message.transport, message.conversation, message.thread)
-
-
-class Turns:
-    """The bot's last line in each conversation: at most ``size`` of them, each for ``ttl_s``.
-
-    The least recently answered conversation is forgotten first; ``clock`` (seconds) is
-    injectable so tests need not sleep.
-    """
-
-    def __init__(
-        self, size: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.size, self.ttl_s, self.clock = size, ttl_s, clock
-        self._lines: OrderedDict[Key, tuple[float, str]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._lines)
-
-    def recall(self, key: Key) -> str:
-        """The last line said in ``key``; ``""`` when there is none or it is stale."""
-        said_at, line = self._lines.get(key, (0.0, ""))
-        if line and self.clock() - said_at > self.ttl_s:
-            del self._lines[key]
-            return ""
-        return line
-
-    def remember(self, key: Key, line: str) -> None:
-        self._lines[key] = (self.clock(), line)
-        self._lines.move_to_end(key)
-        while len(self._lines) > self.size:
-            self._lines.popitem(last=False)
-
-    def forget(self, key: Key) -> bool:
-        """Whether there was a line to forget."""
-        return self._lines.pop(key, None) is not None
-
-
 class MovieBot(Bot):
     name = "moviebot"
     description = "I talk like people in the movies."
 
-    def __init__(
-        self, settings: Settings, name: str | None = None, *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
         super().__init__(settings, name)
         self.config = bot_options(settings, self.name, Config)
-        self.turns = Turns(self.config.memory, self.config.forget_after_s, clock)
 
     @command("help", help="how to talk to me", aliases=("?",))
     async def help(self, ctx: Context) -> str:
@@ -276,7 +237,8 @@ class MovieBot(Bot):
     async def forget(self, ctx: Context) -> str:
         if ctx.args:
             return await self._chat_instead(ctx)
-        return FORGOTTEN if self.turns.forget(conversation(ctx.message)) else NOTHING_TO_FORGET
+        forgot = await ctx.conversation_memory.delete(LAST_LINE)
+        return FORGOTTEN if forgot else NOTHING_TO_FORGET
 
     @command("genre", help="the kinds of movie I can talk like")
     async def genre(self, ctx: Context) -> str:
@@ -298,8 +260,9 @@ class MovieBot(Bot):
 
     async def answer(self, ctx: Context, request: Request) -> str:
         """The model's line, remembered as the conversation's context; a timeout in words."""
-        key = conversation(ctx.message)
-        context = self.turns.recall(key) if self.config.context else ""
+        memory = ctx.conversation_memory
+        context = await memory.get(LAST_LINE, "") if self.config.context else ""
+        context = context if isinstance(context, str) else ""  # the store holds any data
         try:
             outputs = await ctx.infer(request.model, chat_input(request, context))
         except RemoteError as exc:
@@ -308,10 +271,10 @@ class MovieBot(Bot):
             return TOO_SLOW
         line = outputs.text.strip()
         if not line:
-            self.turns.forget(key)  # the model's own last line is gone: start afresh
+            await memory.delete(LAST_LINE)  # the model's own last line is gone: start afresh
             return NOTHING_TO_SAY
         if self.config.context:
-            self.turns.remember(key, line)
+            await memory.set(LAST_LINE, line, ttl_s=self.config.forget_after_s)
         return line
 
     async def _chat_instead(self, ctx: Context) -> str:

@@ -16,6 +16,9 @@ A bot keeps its sentences (``unknown``, ``bad``) in its own strings block and it
 a config struct whose ``__post_init__`` calls :meth:`Options.check`, so a value in
 botwerk.toml obeys the same rules as one in a message.
 
+A bot that keeps a user's options (:meth:`Options.remembered`) applies them to every later
+message of that user until changed: ``await OPTIONS.remembered(ctx.user_memory, changes)``.
+
 Limits: only leading words that look like ``key=value`` are options (``To be temp=3`` is all
 text); a value has no spaces; a text that starts with such a word (``x=1 is...``) needs a
 leading option-free word, or it is read as an unknown option.
@@ -31,7 +34,11 @@ from typing import Any
 
 import msgspec
 
+from botwerk.infra.state import Memory
+
 OPTION = re.compile(r"\s*([A-Za-z_]+)=(\S*)(?:\s+|$)")
+KEPT = "options"  # the user_memory key where a user's options are kept
+REMEMBER_S = 90 * 24 * 3600.0  # a user's options, unused this long, are forgotten
 
 
 class OptionError(ValueError):
@@ -103,6 +110,26 @@ class Options:
                 getattr(config, rule.field)
             ):
                 raise ValueError(f"{rule.field} must be {rule.words}; fix it or remove it")
+
+    def allowed(self, stored: Any) -> dict[str, Any]:
+        """The entries of ``stored`` (options kept in a store) that still obey a rule."""
+        if not isinstance(stored, dict):
+            return {}
+        rules = {rule.field: rule for rule in self.rules.values()}
+        return {k: v for k, v in stored.items() if k in rules and rules[k].allows(v)}
+
+    async def remembered(
+        self, memory: Memory, changes: dict[str, Any], ttl_s: float = REMEMBER_S
+    ) -> dict[str, Any]:
+        """The options kept in ``memory`` (a user's) with ``changes`` on top, kept from now on.
+
+        A user who once writes ``temp=0.5`` gets 0.5 until they write another ``temp``; what
+        no longer obeys the rules (a bound tightened since) is dropped on reading.
+        """
+        if not changes:
+            return self.allowed(await memory.get(KEPT))
+        merged = await memory.update(KEPT, lambda old: {**self.allowed(old), **changes}, ttl_s)
+        return dict(merged)
 
     def _read(self, option: str, rule: Rule, value: str) -> Any:
         bad = OptionError(self.bad.format(key=option, rule=rule.words, value=value))

@@ -11,11 +11,13 @@ bot, publishes the reply to the message's ``reply_to`` (``correlation_id`` = the
 leaves the message to another core. A message whose deadline already passed is
 dead-lettered unstarted (its transport has already said "took too long"). That request
 path is :class:`~botwerk.infra.responder.Responder`, shared with the workers. Cores hold no
-models, so restarting one reloads nothing.
+models, so restarting one reloads nothing, and no state of their own: the bots' memory is in
+the store of ``BOTWERK_STATE_URL`` (:mod:`botwerk.infra.state`), opened at start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from msgspec.structs import replace
@@ -25,9 +27,12 @@ from botwerk.infra import messages, metrics, topology
 from botwerk.infra.bus import Bus, Delivery, Subscription
 from botwerk.infra.errors import DeadLetter, PublishRefused, RemoteError, TooLarge
 from botwerk.infra.events import announce
+from botwerk.infra.posts import Poster
+from botwerk.infra.reminders import Reminders
 from botwerk.infra.responder import Asked, Responder
 from botwerk.infra.rpc import Replies, Rpc
 from botwerk.infra.settings import Settings
+from botwerk.infra.state import StateStore, open_store
 from botwerk.schemas import Inbound, Reply
 
 MODELS_META = "botwerk.models"
@@ -44,7 +49,11 @@ class Core:
 
     role = "core"
 
-    def __init__(self, bus: Bus, settings: Settings, bot: Bot) -> None:
+    def __init__(
+        self, bus: Bus, settings: Settings, bot: Bot, store: StateStore | None = None
+    ) -> None:
+        """``store``: a state store to share (the caller closes it); None: the core opens
+        ``settings.state_url`` at start and closes it at stop."""
         self.bus = bus
         self.settings = settings
         self.bot = bot
@@ -59,14 +68,22 @@ class Core:
             labels=metrics.Labels(self.role, bot=bot.name),
         )  # fmt: skip
         self._subscription: Subscription | None = None
+        self.poster = Poster(bus, settings)  # ctx.post: posts nobody asked for
+        self.store, self._own_store = store, store is None
+        self.reminders: Reminders | None = None  # ctx.post_later: made with the store at start
+        self._reminding: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.store is None:  # before consuming: the first message may need it
+            self.store = await open_store(self.settings)
         limits = topology.limits_of(self.settings)
         await self.bus.declare(topology.for_core(self.names, self.bot.name, limits))
         await self.replies.start()
         queue = self.names.core_queue(self.bot.name)
         handler = self.responder.handler()
         self._subscription = await self.bus.consume(queue, handler, prefetch=self.settings.prefetch)
+        self.reminders = Reminders(self.store, self.poster, self.bot.name)
+        self._reminding = asyncio.create_task(self.reminders.run(), name="reminders")
         await announce(self.bus, self.names, self.role, self.bot.name, self.settings.instance, True)
         log.info("bot %s answering %s", self.bot.name, queue)
 
@@ -87,6 +104,12 @@ class Core:
         await announce(
             self.bus, self.names, self.role, self.bot.name, self.settings.instance, False
         )
+        if self._reminding is not None:
+            self._reminding.cancel()
+            await asyncio.gather(self._reminding, return_exceptions=True)
+        if self._own_store and self.store is not None:
+            store, self.store = self.store, None
+            await store.close()
 
     async def _on_message(self, message: Inbound, delivery: Delivery) -> Reply:
         deadline = delivery.deadline_ms
@@ -95,7 +118,9 @@ class Core:
 
     async def answer(self, message: Inbound, deadline_ms: int) -> Reply:
         """The bot's reply to ``message``, or a sentence saying what went wrong."""
-        ctx = Context(message, deadline_ms, self.rpc)
+        ctx = Context(message, deadline_ms, self.rpc, store=self.store)
+        ctx.poster = self.poster
+        ctx.reminders = self.reminders
         error: str | None = None
         try:
             text = await self.bot.dispatch(ctx)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from botwerk.infra.topology import DEFAULT_LIMITS, Limits, dead_queue
+from botwerk.infra.topology import DEFAULT_LIMITS, Limits, Names, dead_queue, work_queue
 from botwerk.schemas import BotwerkError
 
 TEMPLATE = Path(__file__).with_name("rabbitmq") / "definitions.json"
@@ -62,8 +62,10 @@ class Account:
 def render(
     namespace: str, transports: Iterable[str], vhost: str = "/", limits: Limits = DEFAULT_LIMITS
 ) -> dict[str, Any]:
-    """:data:`TEMPLATE` for ``namespace``: transport entries repeated for each kind, and
-    ``{ns}.dead`` bounded by ``limits`` (the template holds the default bound)."""
+    """:data:`TEMPLATE` for ``namespace``: transport entries repeated for each kind,
+    ``{ns}.dead`` bounded by ``limits`` (the template holds the default bound), and each kind's
+    post queue (``{ns}.post.<kind>``, bound to ``{ns}.replies``) as its gateway declares it, so
+    posts to a transport that never ran yet wait for it."""
     template = json.loads(TEMPLATE.read_text())
     template.pop("_comment", None)
     kinds = sorted(set(transports))
@@ -83,6 +85,14 @@ def render(
     for queue in rendered["queues"]:
         if queue["name"] == f"{namespace}.dead":
             queue["arguments"] = dead_queue(queue["name"], limits).arguments
+    names = Names(namespace)
+    for kind in kinds:
+        post = work_queue(names.post_queue(kind), names.dlx, limits)
+        rendered["queues"].append({"name": post.name, "vhost": vhost, "durable": True,
+                                   "auto_delete": False, "arguments": post.arguments})  # fmt: skip
+        rendered["bindings"].append({"source": names.replies, "vhost": vhost,
+                                     "destination": post.name, "destination_type": "queue",
+                                     "routing_key": post.name, "arguments": {}})  # fmt: skip
     return rendered
 
 
@@ -276,7 +286,8 @@ def apply_topology(api: Management, definitions: Mapping[str, Any]) -> None:
         except SetupError as exc:
             if "inequivalent arg" not in str(exc):
                 raise
-            raise SetupError(_OTHER_ARGUMENTS.format(queue=queue["name"], why=exc)) from None
+            other = _OTHER_ARGUMENTS if queue["name"].endswith(".dead") else _OTHER_POST_ARGUMENTS
+            raise SetupError(other.format(queue=queue["name"], why=exc)) from None
     for binding in definitions["bindings"]:
         kind = "q" if binding["destination_type"] == "queue" else "e"
         path = (
@@ -293,6 +304,13 @@ _OTHER_ARGUMENTS = (
     "the queue as it is. To give it this bound: replay or purge its dead letters (`botwerk "
     "dead list`), delete it (`rabbitmqctl delete_queue {queue}`) and run `botwerk broker "
     "setup` again"
+)
+
+
+_OTHER_POST_ARGUMENTS = (
+    "the post queue {queue} already exists with other arguments than setup gives it ({why}): "
+    "run setup with the BOTWERK_DELIVERY_LIMIT and BOTWERK_MAX_QUEUE_LENGTH its transport "
+    "uses, or let its posts drain and delete it (`rabbitmqctl delete_queue {queue}`)"
 )
 
 

@@ -22,7 +22,7 @@ from botwerk.infra import brokeradmin
 from botwerk.infra.commands import friendly, load_settings
 from botwerk.infra.registry import TRANSPORTS
 from botwerk.infra.settings import Settings, redact_url
-from botwerk.infra.topology import Limits
+from botwerk.infra.topology import limits_of
 
 SHOWN = {
     "generated": "new password, shown only now",
@@ -73,8 +73,8 @@ def setup(obj: dict[str, Any], namespace: str | None, management_url: str | None
     )
     kinds = transports or tuple(TRANSPORTS.names())
     where = vhost or _vhost_of(settings.amqp_url)
-    dead = Limits(dead_max_length=settings.dead_max_length, dead_max_age_s=settings.dead_max_age_s)
-    definitions = brokeradmin.render(settings.namespace, kinds, where, dead)
+    # Post queues get the bounds their gateways declare them with (BOTWERK_DELIVERY_LIMIT...).
+    definitions = brokeradmin.render(settings.namespace, kinds, where, limits_of(settings))
     api = brokeradmin.Management(settings.management_url, *_admin(settings.management_url))
     accounts = brokeradmin.apply(
         api, definitions, settings.namespace, passwords=os.environ, rotate=rotate

@@ -42,12 +42,13 @@ log = logging.getLogger("botwerk.metrics")
 
 OUTCOMES = frozenset(
     {"ok", "error", "busy", "expired", "dead", "duplicate", "refused", "requeued", "late",
-     "unroutable", "too_large"}
+     "unroutable", "too_large", "posted"}
 )  # fmt: skip
 """What became of a message: ``ok`` answered; ``error`` answered with an error; ``busy`` the
 queue was full; ``expired`` its deadline passed; ``dead`` dead-lettered; ``duplicate`` dropped as
 seen already; ``refused`` the broker refused it; ``requeued`` given back; ``late`` a reply after
-its user was told "took too long"; ``unroutable`` nobody serves it; ``too_large`` over the cap."""
+its user was told "took too long"; ``unroutable`` nobody serves it; ``too_large`` over the cap;
+``posted`` a post (a message nobody asked for, :mod:`botwerk.infra.posts`) given its platform."""
 STAGES = frozenset({"queue_wait", "handle", "batch", "end_to_end"})
 PHASES = frozenset({"load", "warmup"})
 LATENCY_BUCKETS = (

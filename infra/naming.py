@@ -28,7 +28,7 @@ from typing import Any
 
 from botwerk.infra.settings import Settings
 
-ROLES = ("transport", "core", "worker", "trainer", "up", "cli", "test")
+ROLES = ("transport", "core", "worker", "trainer", "scheduler", "up", "cli", "test")
 PRODUCT = "botwerk"
 
 

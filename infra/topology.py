@@ -220,6 +220,17 @@ def for_worker(names: Names, model: str, limits: Limits) -> list[Declarable]:
     ]
 
 
+def for_posts(names: Names, transport: str, limits: Limits) -> list[Declarable]:
+    """A transport kind's post queue (``{ns}.post.<transport>``), bound to ``{ns}.replies`` by
+    its own name: durable, so posts wait for a transport that is down (within their TTL)."""
+    queue = names.post_queue(transport)
+    return [
+        *base(names, limits),
+        work_queue(queue, names.dlx, limits),
+        Binding(queue, names.replies, queue),
+    ]
+
+
 def reply_queue(name: str) -> Queue:
     """A process's own reply queue: survives a broker restart, expires once the process is gone."""
     return Queue(name, {"x-expires": REPLY_QUEUE_EXPIRES_MS})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,12 @@ import pytest
 pytest_plugins = ["tests.support.plugin"]
 
 FAULTS = Path(__file__).parent / "faults"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Bots in tests (and the role processes they start) remember in process memory unless
+    ``BOTWERK_STATE_URL`` says otherwise: no test leaves a botwerk-state.db in the repository."""
+    os.environ.setdefault("BOTWERK_STATE_URL", "memory://")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

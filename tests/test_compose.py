@@ -84,7 +84,7 @@ def expected_user(command: list[str]) -> str:
     role = command[0]
     if role == "transport":
         return f"{NAMESPACE}-transport-{command[1]}"
-    if role in ("worker", "core", "trainer"):
+    if role in ("worker", "core", "trainer", "scheduler"):
         return f"{NAMESPACE}-{role}"
     raise AssertionError(f"no broker user is planned for `botwerk {' '.join(command)}`")
 
@@ -132,6 +132,15 @@ def test_training_jobs_have_redis_and_a_trainer():
     assert trainer["command"] == ["trainer"]
     assert trainer["depends_on"]["redis"]["condition"] == "service_healthy"
     assert trainer["environment"]["BOTWERK_RESULTS_URL"].startswith("redis://redis:6379/")
+
+
+def test_every_core_keeps_the_bots_memory_in_the_compose_redis():
+    """Competing and restarted cores keep each conversation only if they share one store."""
+    cores = {name: spec for name, spec in ROLES.items() if spec["command"][0] == "core"}
+    assert cores
+    for name, spec in cores.items():
+        assert spec["environment"]["BOTWERK_STATE_URL"].startswith("redis://redis:6379/"), name
+        assert spec["depends_on"]["redis"]["condition"] == "service_healthy", name
 
 
 def test_the_roles_of_the_demo_mesh_are_all_there():

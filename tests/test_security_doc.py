@@ -19,11 +19,13 @@ COLUMNS = {
     "core": "core",
     "worker": "worker",
     "trainer": "trainer",
+    "scheduler": "scheduler",
     "operator": "operator",
 }
-# Celery's training exchange is the trainer's own; amq.default is the default exchange.
+# Celery's training and scheduled exchanges are the trainer's and the scheduler's own;
+# amq.default is the default exchange.
 TOPIC = {e["name"] for e in DEFINITIONS["exchanges"] if e["type"] == "topic"}
-TOPIC |= {f"{NAMESPACE}.training"}
+TOPIC |= {f"{NAMESPACE}.training", f"{NAMESPACE}.scheduled"}
 
 
 def table() -> tuple[list[str], list[list[str]]]:

@@ -12,8 +12,12 @@ deadline and its own reply queue (an :class:`~botwerk.infra.rpc.Inbox`: nothing 
 on a call, every reply is for a user); delivers each reply once through ``transport.send``,
 then acks it; drops a platform event it has already seen (platform retries) and a reply it has
 already delivered (redelivered work); and, when the deadline passes with no reply, sends the
-user one "took too long" instead. Replies the gateway makes itself (that timeout, "busy", "no
-core") carry ``meta["botwerk.origin"] == "gateway"``: the bot never answered those.
+user one "took too long" instead. It also consumes its kind's post queue (``{ns}.post.<kind>``,
+:mod:`botwerk.infra.posts`): each post, once (by message id), through ``transport.send``,
+acked after; a failed send is requeued a second later (the queue's delivery limit
+dead-letters a post that always fails). Posts have no deadline timer: nobody waits on them.
+Replies the gateway makes itself (that timeout, "busy", "no core") carry
+``meta["botwerk.origin"] == "gateway"``: the bot never answered those.
 :func:`serve_forever` reconnects a transport whose platform connection fails with one of its
 ``recoverable_errors``, with backoff, jitter and a cap.
 """
@@ -29,8 +33,17 @@ from typing import Any, ClassVar, Protocol
 
 from botwerk.infra import messages, metrics, topology
 from botwerk.infra.backoff import Backoff
-from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
-from botwerk.infra.errors import DeadLetter, PublishFailed, Rejected, TooLarge, Unroutable
+from botwerk.infra.bus import Bus, Delivery, Outgoing, Subscription, new_id, now_ms
+from botwerk.infra.consumer import typed_handler
+from botwerk.infra.errors import (
+    DeadLetter,
+    HandlerControl,
+    PublishFailed,
+    Rejected,
+    Requeue,
+    TooLarge,
+    Unroutable,
+)
 from botwerk.infra.logs import trace
 from botwerk.infra.rpc import Inbox, SeenIds
 from botwerk.infra.settings import Settings
@@ -39,6 +52,8 @@ from botwerk.schemas import Envelope, Inbound, Reply, User
 log = logging.getLogger("botwerk.transport")
 
 GOOD_RUN_S = 30.0  # a connection that lasted this long resets the backoff
+POST_PREFETCH = 8  # posts handed to the platform at once
+POST_RETRY_S = 1.0  # a post whose send failed goes back to its queue after this pause
 FROM_GATEWAY = {"botwerk.origin": "gateway"}  # in the meta of replies the gateway makes itself
 OUTCOME = {
     "no_worker": "unroutable",
@@ -97,19 +112,31 @@ class Gateway:
         self._answered = SeenIds()
         self._timed_out = SeenIds()
         self._events = SeenIds()
+        self._posted = SeenIds()  # posts handed to the platform, by message (or correlation) id
+        self._posts: Subscription | None = None
         self.on_late: Callable[[Reply], Awaitable[None]] | None = None
         """Called with a reply that came after its user was told "took too long"."""
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats: Counter[str] = Counter()
-        """published, delivered, duplicate_events, duplicate_replies, and each failure code"""
+        """published, delivered, duplicate_events, duplicate_replies, posted, duplicate_posts,
+        expired_posts, failed_posts, and each failure code"""
 
     async def start(self) -> None:
-        await self.bus.declare(topology.base(self.names, topology.limits_of(self.settings)))
+        limits = topology.limits_of(self.settings)
+        await self.bus.declare(topology.base(self.names, limits))
         await self.replies.start()
+        await self.bus.declare(topology.for_posts(self.names, self.transport.name, limits))
+        handler = typed_handler(
+            self.bus, self.names, (Reply,), self._on_post, max_bytes=self.settings.max_message_bytes
+        )
+        queue = self.names.post_queue(self.transport.name)
+        self._posts = await self.bus.consume(queue, handler, prefetch=POST_PREFETCH)
 
     async def stop(self) -> None:
+        if self._posts is not None:
+            await self._posts.cancel()
         await self.replies.stop()
         for timer in self._pending.values():
             timer.cancel()
@@ -206,6 +233,36 @@ class Gateway:
         metrics.count(_labels(reply.bot), "error" if reply.error else "ok")
         if sent is not None:
             metrics.observe(_labels(reply.bot), "end_to_end", time.perf_counter() - sent)
+
+    async def _on_post(self, post: Reply, delivery: Delivery) -> None:
+        """One post: dropped if seen already or past its deadline, else sent, then acked."""
+        post_id = delivery.message.correlation_id or delivery.message.message_id
+        labels = _labels(post.bot)
+        if post_id in self._posted:
+            log.info("post %s delivered already; duplicate dropped", post_id)
+            self.stats["duplicate_posts"] += 1
+            metrics.count(labels, "duplicate")
+            return
+        if delivery.expired():
+            log.info("post %s outlived its time to live; dropped", post_id)
+            self.stats["expired_posts"] += 1
+            metrics.count(labels, "expired")
+            return
+        try:
+            if post.text:
+                await self.transport.send(post)
+        except HandlerControl:
+            raise  # the transport said what becomes of it (X: dead-letter, requeue)
+        except Exception as exc:
+            log.warning("post %s to %s not delivered (%s: %s); requeued", post_id,
+                        post.conversation, type(exc).__name__, exc)  # fmt: skip
+            self.stats["failed_posts"] += 1
+            metrics.count(labels, "requeued")
+            await asyncio.sleep(POST_RETRY_S)  # not at once: the platform may be back soon
+            raise Requeue(f"post {post_id} not delivered") from None
+        self._posted.add(post_id)
+        self.stats["posted"] += 1
+        metrics.count(labels, "posted")
 
     def _expire(self, message_id: str, inbound: Inbound) -> None:
         if message_id not in self._answered:

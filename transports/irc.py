@@ -21,8 +21,12 @@ appended. pydle answers PINGs and pings a server silent for ``ping_timeout_s``; 
 as long again, or a closed connection, makes ``run`` raise ConnectionError; ``serve_forever``
 reconnects with backoff (pydle's own reconnect is off) and the channels are joined again.
 
+A post (:mod:`botwerk.infra.posts`) goes to its ``conversation``: a channel in ``channels``
+(a server refuses lines to a channel the bot has not joined) or a nick.
+
 Limits: only IRCv3 ``msgid`` tags give event ids (plain IRC has none); CTCP (``/me``) and
-notices are ignored; no channel keys, invites, or rejoining after a kick.
+notices are ignored; no channel keys, invites, or rejoining after a kick. A reply or post that
+finds the bridge offline for ``SEND_WAIT_S`` (30 s) is dropped and counted, not requeued.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@
 ``GET /`` is the chat page (:mod:`botwerk.transports.webpage`); it talks over a WebSocket at
 ``/ws``, one conversation per socket: it sends ``{"text", "bot"?, "genre"?}`` and gets
 ``{"reply", "bot", "time", "error"?}`` for every reply (``error``: the failure's code).
+Rooms: the page at ``/?room=lobby`` opens ``/ws?room=lobby`` and so also joins the room
+conversation ``#lobby``; a post (:mod:`botwerk.infra.posts`) to ``#lobby`` reaches every socket
+in it, one to ``ws-<id>`` that socket alone. A post to a room nobody has open is dropped (INFO).
 ``POST /api/chat`` takes the same JSON, as a conversation of its own, and answers 200
 ``{"reply", "bot", "time"}`` (ISO 8601 UTC), or ``{"error": <sentence>, ...}`` with 400 (not
 JSON, nested too deeply, unknown bot), 422 (a field missing or mistyped, named), 413 (over
@@ -36,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import uuid
 from collections import Counter
@@ -78,6 +82,7 @@ log = logging.getLogger("botwerk.transport.web")
 STOP_GRACE_S = 5  # how long stop() lets open requests and pages finish
 SHUTTING_DOWN = "The chat server is shutting down; please try again in a moment."
 NO_REPLY = "No reply came in time; please try again in a moment."
+ROOM = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a room's name, as in /?room=lobby
 STATUS = {"timeout": 504, "busy": 503, "no_worker": 503, "bad_request": 400, "internal": 500}
 """The HTTP status of a reply whose ``error`` is this code (502 for others, 200 for none)."""
 
@@ -218,6 +223,7 @@ class WebTransport:
         self._gateway: Gateway | None = None
         self._server: uvicorn.Server | None = None
         self._pages: dict[str, WebSocket] = {}  # conversation -> its page's socket
+        self._rooms: dict[str, set[WebSocket]] = {}  # "#lobby" -> the sockets in it
         self._waiting: dict[str, asyncio.Future[Reply]] = {}  # conversation -> REST request
         self._stopping = False
         self._idle = asyncio.Event()
@@ -252,6 +258,9 @@ class WebTransport:
                 answer.set_result(reply)
         elif (page := self._pages.get(reply.conversation)) is not None:
             await push(page, socket_frame(reply, utc_now()))
+        elif room := self._rooms.get(reply.conversation):
+            frame = socket_frame(reply, utc_now())
+            await asyncio.gather(*(push(page, frame) for page in list(room)))
         else:
             log.info("reply for %s dropped: its page or request is gone", reply.conversation)
             self.stats["dropped_replies"] += 1
@@ -316,9 +325,15 @@ class WebTransport:
         if cross_origin(page.headers):
             await page.close(code=1008, reason="cross-origin sockets are refused")
             return
+        room = page.query_params.get("room")
+        if room is not None and not ROOM.fullmatch(room):
+            await page.close(code=1008, reason="room: 1-64 letters, digits, '-' or '_'")
+            return
         await page.accept()
         conversation = f"ws-{uuid.uuid4().hex[:16]}"
         self._pages[conversation] = page
+        if room is not None:
+            self._rooms.setdefault(f"#{room}", set()).add(page)
         try:
             while (frame := await page.receive())["type"] == "websocket.receive":
                 body = frame.get("text") or frame.get("bytes") or b""
@@ -334,6 +349,14 @@ class WebTransport:
                 await page.close(code=1011, reason="the server failed; reconnect")
         finally:
             self._pages.pop(conversation, None)
+            if room is not None:
+                self._leave(f"#{room}", page)
+
+    def _leave(self, room: str, page: WebSocket) -> None:
+        pages = self._rooms.get(room, set())
+        pages.discard(page)
+        if not pages:
+            self._rooms.pop(room, None)
 
     async def _on_frame(self, conversation: str, page: WebSocket, body: bytes | str) -> None:
         self.stats["socket_messages"] += 1

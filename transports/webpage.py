@@ -13,8 +13,9 @@ The page opens a WebSocket at ``/ws`` (one socket is one conversation), sends
 an error reply is shown in red, never dropped. A bot picker appears when the server talks to
 more than one bot, and a genre picker only while the chosen bot has genres. It fits a phone's
 width (375 px): the text box shrinks, the Send button stays on screen. When the socket drops,
-the page reconnects with backoff; the new socket is a new conversation. Text is only ever set
-with ``textContent``, so nothing a bot says is HTML.
+the page reconnects with backoff; the new socket is a new conversation. ``/?room=lobby``
+opens ``/ws?room=lobby``: the page also shows the posts to the room ``#lobby``. Text is only
+ever set with ``textContent``, so nothing a bot says is HTML.
 """
 
 from __future__ import annotations
@@ -107,7 +108,9 @@ PAGE = """<!doctype html>
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/ws");
+    const room = new URLSearchParams(location.search).get("room");
+    const query = room ? "?room=" + encodeURIComponent(room) : "";
+    socket = new WebSocket(scheme + location.host + "/ws" + query);
     socket.onopen = () => {
       pause = 500;
       button.disabled = false;

@@ -26,6 +26,9 @@ before, the rest dropped and logged. ``api_url`` sends every call to another hos
 gateway, a proxy, a test server): a requests adapter on tweepy's session rewrites
 ``https://api.twitter.com`` to it.
 
+A post (:mod:`botwerk.infra.posts`) with a ``thread`` (a tweet id) goes under that tweet;
+without one it is a new tweet of the account (``conversation`` is not used).
+
 Limits: at least once: a crash between submitting a mention and saving its id answers it
 again, and a reply cut short mid-thread is posted again from its start. A reply X refuses (a
 duplicate, a deleted tweet) is dead-lettered with X's reason. URLs count as their length (X
@@ -47,7 +50,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 import msgspec
 
 from botwerk.infra.backoff import pause
-from botwerk.infra.errors import DeadLetter, Requeue
+from botwerk.infra.errors import Requeue
 from botwerk.infra.settings import ConfigError, Settings
 from botwerk.schemas import BotwerkError, Reply, User
 from botwerk.transports.base import Gateway
@@ -252,14 +255,12 @@ class XTransport:
             self.since.save(tweet["id"])
 
     async def send(self, reply: Reply) -> None:
-        if not reply.thread:
-            raise DeadLetter("an X reply needs the tweet it answers in reply.thread")
         parts, dropped = tweets_for(reply, self.config.max_tweets)
         if dropped:
             log.warning("reply to tweet %s: %d characters past %d tweets dropped",
                         reply.thread, dropped, self.config.max_tweets)  # fmt: skip
             self.stats["dropped_chars"] += dropped
-        answering = reply.thread
+        answering = reply.thread  # None: a post, a new tweet (its thread follows under it)
         for part in parts:
             posted = await self._call(
                 self.client.create_tweet, text=part, in_reply_to_tweet_id=answering,

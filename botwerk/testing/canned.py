@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from botwerk.cores.bot import Context
+from botwerk.infra.state import StateStore
 from botwerk.schemas import Inbound, InferReply, User
 
 
@@ -35,9 +36,16 @@ class CannedModel:
         return InferReply(model=model, version="canned", outputs=answer)
 
 
-def context(bot: str, text: str, rpc: CannedModel | None = None, *, direct: bool = True) -> Context:
-    """A Context for one message to ``bot``, its models played by ``rpc``."""
+def context(
+    bot: str, text: str, rpc: CannedModel | None = None, *, direct: bool = True,
+    store: StateStore | None = None,
+) -> Context:  # fmt: skip
+    """A Context for one message to ``bot``, its models played by ``rpc``.
+
+    ``store``: the state store its memory lives in; pass one store to several contexts to test
+    what a bot remembers between messages (``MemoryStore("test")``). None: a private one.
+    """
     message = Inbound(
         bot=bot, transport="t", conversation="c", user=User(id="u"), text=text, direct=direct
     )
-    return Context(message, deadline_ms=10_000, rpc=rpc)  # type: ignore[arg-type]
+    return Context(message, deadline_ms=10_000, rpc=rpc, store=store)  # type: ignore[arg-type]

@@ -50,16 +50,23 @@ class ChatClient:
     async def __aexit__(self, *exc: object | TracebackType) -> None:
         await self.gateway.stop()
 
-    async def ask(self, text: str, *, event_id: str | None = None, direct: bool = True) -> Reply:
-        """Send ``text`` as a new conversation; the reply (or the gateway's timeout reply)."""
-        answer = await self.submit(text, event_id=event_id, direct=direct)
+    async def ask(
+        self, text: str, *, event_id: str | None = None, direct: bool = True,
+        conversation: str | None = None,
+    ) -> Reply:  # fmt: skip
+        """Send ``text`` as a new conversation (or in ``conversation``, to go on with one: one
+        question at a time in it); the reply (or the gateway's timeout reply)."""
+        answer = await self.submit(
+            text, event_id=event_id, direct=direct, conversation=conversation
+        )
         return await answer
 
     async def submit(
-        self, text: str, *, event_id: str | None = None, direct: bool = True
-    ) -> asyncio.Future[Reply]:
+        self, text: str, *, event_id: str | None = None, direct: bool = True,
+        conversation: str | None = None,
+    ) -> asyncio.Future[Reply]:  # fmt: skip
         """Send ``text`` (``direct``: in private, else in a channel); a future for its reply."""
-        conversation = f"c{next(self._ids)}"
+        conversation = conversation or f"c{next(self._ids)}"
         answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[conversation] = answer
         self.texts[conversation] = text

@@ -9,7 +9,8 @@ pytest-asyncio is installed, as async tests need it anyway.
   with the reason when no broker answers, or fails it when ``BOTWERK_REQUIRE_BROKER=1``.
 - ``settings``: Settings in a fresh namespace (``bwt-<session>-<n>``); everything the session
   declared under its prefix is deleted at the end, and each broker test's queues right after it
-  (through the management API, when it answers).
+  (through the management API, when it answers). Bots' memory is ``memory://`` (this process)
+  unless ``BOTWERK_STATE_URL`` is set, so no test leaves a state file behind.
 - ``bus``: parametrized, ``memory`` and ``rabbitmq``: a test using it runs on both buses.
 - ``rabbit_bus``: RabbitMQ only.
 
@@ -83,6 +84,7 @@ def settings(namespace: str) -> Settings:
         publish_timeout_s=10,
         reconnect_min_s=0.1,
         reconnect_max_s=1.0,
+        state_url=os.environ.get("BOTWERK_STATE_URL") or "memory://",  # no file left behind
     )
 
 

@@ -22,12 +22,13 @@ from botwerk.cores.annalogue_parse import (
 from botwerk.cores.bot import Context
 from botwerk.infra.errors import RemoteError
 from botwerk.infra.settings import ConfigError, Settings
+from botwerk.infra.state import MemoryStore
 from botwerk.schemas import Inbound, User
 from botwerk.testing.canned import CannedModel, context
 
 
-def ctx(text: str, rpc: CannedModel | None = None) -> Context:
-    return context("annalogue", text, rpc)
+def ctx(text: str, rpc: CannedModel | None = None, store: MemoryStore | None = None) -> Context:
+    return context("annalogue", text, rpc, store=store)
 
 
 def known(**outputs: Any) -> dict[str, Any]:
@@ -273,6 +274,22 @@ async def test_per_bot_options_and_their_errors():
         Annalogue(Settings.load(namespace="unit", bots={"annalogue": {"top_n": 3}}))
     with pytest.raises(ConfigError, match="topn must be a whole number from 1 to 100"):
         Annalogue(Settings.load(namespace="unit", bots={"annalogue": {"topn": 0}}))
+
+
+async def test_a_users_topn_is_kept_until_they_change_it(bot):
+    """Per-user memory: ``answers=N`` applies to that user's later questions, on any core."""
+    store = MemoryStore("unit")
+    near = known(results=[["paris", 0.9]])
+    model = CannedModel(near, near, near)
+    assert await bot.dispatch(ctx("answers=2", model, store)) == annalogue.KEPT.format(topn=2)
+    await bot.dispatch(ctx("france", model, store))
+    await Annalogue(Settings.load(namespace="unit")).dispatch(ctx("n=9 spain", model, store))
+    await bot.dispatch(ctx("italy", model, store))
+    assert [inputs["topn"] for _, inputs in model.sent] == [2, 9, 9]
+    assert await bot.dispatch(ctx("answers=0 x", model, store)) == (
+        "answers must be a whole number from 1 to 100; you wrote '0'."
+    )
+    assert await bot.dispatch(ctx("size=3 x", model)) == annalogue.UNKNOWN_OPTION.format(key="size")
 
 
 async def test_in_a_room_it_answers_only_when_mentioned(bot):

@@ -38,6 +38,7 @@ IN_HELP = {
     "how common is cat": "cat is the 5,451st most common word",
     "which doesn't belong: cat, dog, car": "odd one out is car (",  # in NEED_THREE
     "help": annalogue.HELP,  # in NOT_UNDERSTOOD
+    "answers=10 france": "paris",
 }
 IN_README = {
     "king - man + woman": "= queen (",

@@ -5,17 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from botwerk.cores import billybard
 from botwerk.cores.billybard import BillyBard, Config, OptionError, compose, parse
 from botwerk.cores.bot import Context
 from botwerk.infra.errors import RemoteError
 from botwerk.infra.settings import ConfigError, Settings
+from botwerk.infra.state import MemoryStore
+from botwerk.schemas import User
 from botwerk.testing.canned import CannedModel, context
 
 
-def ctx(text: str, rpc: CannedModel | None = None) -> Context:
-    return context("billybard", text, rpc)
+def ctx(
+    text: str, rpc: CannedModel | None = None, store: MemoryStore | None = None, user: str = "u"
+) -> Context:
+    c = context("billybard", text, rpc, store=store)
+    c.message = replace(c.message, user=User(id=user))
+    return c
 
 
 def bard(**options: Any) -> BillyBard:
@@ -97,7 +104,7 @@ def test_replies_end_at_a_sentence_or_word_boundary(prime, continuation, reply):
 async def test_empty_text_help_and_empty_continuation():
     bot = bard(length=300)
     assert await bot.dispatch(ctx("")) == billybard.ASK_FOR_BEGINNING
-    assert await bot.dispatch(ctx("temp=0.5")) == billybard.ASK_FOR_BEGINNING
+    assert (await bot.dispatch(ctx("temp=0.5"))).startswith("I'll use temperature 0.5 for")
     assert "now 300" in await bot.dispatch(ctx("help"))
     assert await bot.dispatch(ctx("hi", CannedModel({"text": "  "}))) == billybard.NOTHING_TO_ADD
 
@@ -106,6 +113,47 @@ async def test_model_errors_reach_the_core_untouched():
     model = CannedModel(RemoteError("timeout", "too slow", target="charrnn"))
     with pytest.raises(RemoteError):
         await bard().dispatch(ctx("To be", model))
+
+
+# --- a user's options, kept ---------------------------------------------------------------
+
+
+def asked(model: CannedModel) -> list[tuple[int, float, int]]:
+    return [(i["length"], i["temperature"], i["top_k"]) for _, i in model.sent]
+
+
+async def test_a_users_options_are_kept_until_they_change_them():
+    """The per-user memory: later messages (on any core sharing the store) use them too."""
+    store, model = MemoryStore("unit"), CannedModel(*[{"text": " end."}] * 5)
+    await bard().dispatch(ctx("length=80 temp=0.5 Once", model, store))
+    await bard().dispatch(ctx("Twice", model, store))  # another bot object: another core
+    await bard().dispatch(ctx("temp=1.5 Thrice", model, store))
+    await bard().dispatch(ctx("Again", model, store))
+    await bard().dispatch(ctx("Mine", model, store, user="someone-else"))
+    assert asked(model) == [(80, 0.5, 0), (80, 0.5, 0), (80, 1.5, 0), (80, 1.5, 0), (200, 0.8, 0)]
+
+
+async def test_options_alone_set_them_help_shows_them_and_reset_forgets_them():
+    store, model = MemoryStore("unit"), CannedModel(*[{"text": " end."}] * 3)
+    bot = bard()
+    assert await bot.dispatch(ctx("len=50 k=7", None, store)) == billybard.KEPT.format(
+        options="length 50, top_k 7"
+    )
+    assert "(now 50)" in await bot.dispatch(ctx("help", None, store))
+    await bot.dispatch(ctx("Once", model, store))
+    assert (await bot.dispatch(ctx("reset", None, store))).startswith("Back to my defaults")
+    await bot.dispatch(ctx("Once", model, store))
+    assert await bot.dispatch(ctx("reset the clocks", model, store)) == "reset the clocks end."
+    assert asked(model) == [(50, 0.8, 7), (200, 0.8, 0), (200, 0.8, 0)]
+
+
+async def test_kept_options_that_break_the_rules_now_are_dropped():
+    """A stored value is data from the past: a bound tightened since must not reach the model."""
+    store, model = MemoryStore("unit"), CannedModel({"text": " end."})
+    memory = ctx("", None, store).user_memory
+    await memory.set("options", {"length": 99_999, "top_k": 3, "junk": 1})
+    await bard().dispatch(ctx("Once", model, store))
+    assert asked(model) == [(200, 0.8, 3)]
 
 
 # --- per-bot config -----------------------------------------------------------------------

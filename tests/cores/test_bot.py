@@ -95,6 +95,7 @@ def test_help_lists_commands_in_definition_order(settings):
         "ping",
         "slow",
         "fail",
+        "remind",
     ]
 
 

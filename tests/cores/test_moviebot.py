@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -9,35 +11,37 @@ from msgspec.structs import replace
 
 from botwerk.cores import moviebot
 from botwerk.cores.bot import Context
-from botwerk.cores.moviebot import Config, MovieBot, Turns, parse
+from botwerk.cores.moviebot import LAST_LINE, Config, MovieBot, parse
 from botwerk.infra import messages
 from botwerk.infra.errors import RemoteError
 from botwerk.infra.settings import ConfigError, Settings
+from botwerk.infra.state import MemoryStore
 from botwerk.testing.canned import CannedModel, context
 
 DEFAULTS = {"mode": "greedy", "temperature": 0.8, "top_k": 0, "beam": 4, "max_len": 0}
 
 
-class Clock:
-    """A clock the test moves by hand."""
+STORE = MemoryStore("unit")  # replaced by a fresh one for each test (the fixture below)
 
-    def __init__(self) -> None:
-        self.now = 1000.0
 
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture(autouse=True)
+def fresh_store() -> Iterator[MemoryStore]:
+    """Each test's messages share one store, the bots' memory, and start with it empty."""
+    global STORE
+    STORE = MemoryStore("unit")
+    yield STORE
 
 
 def ctx(text: str, rpc: CannedModel | None = None, **fields: Any) -> Context:
-    c = context("moviebot", text, rpc)
+    c = context("moviebot", text, rpc, store=STORE)
     if fields:
         c.message = replace(c.message, **fields)
     return c
 
 
-def movie(clock: Clock | None = None, **options: Any) -> MovieBot:
+def movie(**options: Any) -> MovieBot:
     settings = Settings.load(namespace="unit", bots={"moviebot": options})
-    return MovieBot(settings, clock=clock or Clock())
+    return MovieBot(settings)
 
 
 def said(*lines: str) -> CannedModel:
@@ -172,27 +176,23 @@ async def test_a_command_word_with_more_words_is_chat():
 
 
 async def test_a_stale_turn_is_not_sent():
-    clock = Clock()
+    """forget_after_s is the line's time to live in the store."""
     model = said("One.", "Two.", "Three.")
-    bot = movie(clock, forget_after_s=60)
+    bot = movie(forget_after_s=0.3)
     await bot.dispatch(ctx("hi", model))
-    clock.now += 60
     await bot.dispatch(ctx("still there?", model))
-    clock.now += 60.5
+    await asyncio.sleep(0.35)
     await bot.dispatch(ctx("hello?", model))
     assert [inputs.get("context") for _, inputs in model.sent] == [None, "One.", None]
 
 
-async def test_memory_keeps_the_most_recently_answered_conversations():
-    model = said("A.", "B.", "A again.", "C.")
-    bot = movie(memory=2)
-    for conversation in ("a", "b", "a", "c"):  # c pushes out b, the least recently answered
-        await bot.dispatch(ctx("hi", model, conversation=conversation))
-    assert len(bot.turns) == 2
-    again = said("x", "y")
-    await bot.dispatch(ctx("hi", again, conversation="a"))
-    await bot.dispatch(ctx("hi", again, conversation="b"))
-    assert [inputs.get("context") for _, inputs in again.sent] == ["A again.", None]
+async def test_another_bot_object_on_the_same_store_continues_the_conversation():
+    """What two competing cores (or a restarted one) need: the context is in the store, not
+    in the bot object that answered."""
+    model = said("I'm fine.", "Out.")
+    await movie().dispatch(ctx("how are you?", model))
+    await movie().dispatch(ctx("where have you been?", model))
+    assert model.sent[1][1]["context"] == "I'm fine."
 
 
 async def test_no_context_when_the_config_says_so():
@@ -201,17 +201,8 @@ async def test_no_context_when_the_config_says_so():
     await bot.dispatch(ctx("hi", model))
     await bot.dispatch(ctx("and?", model))
     assert all("context" not in inputs for _, inputs in model.sent)
-    assert len(bot.turns) == 0
+    assert await ctx("").conversation_memory.get(LAST_LINE) is None  # nothing stored
     assert moviebot.MEMORY_OFF in await bot.dispatch(ctx("help"))
-
-
-def test_turns_forget_stale_lines_when_asked():
-    clock = Clock()
-    turns = Turns(size=1, ttl_s=10, clock=clock)
-    turns.remember(("t", "c", None), "hi")
-    clock.now += 11
-    assert turns.recall(("t", "c", None)) == ""
-    assert len(turns) == 0 and not turns.forget(("t", "c", None))
 
 
 # --- replies and errors -------------------------------------------------------------------
@@ -310,7 +301,7 @@ def test_parse_reads_options_genre_and_seed():
         ({"beam": 0}, r"beam must be a whole number from 1 to 16"),
         ({"max_len": 101}, r"max_len must be a whole number from 0 to 100"),
         ({"top_k": -1}, r"top_k must be a whole number, 0 or more"),
-        ({"memory": 0}, r"memory must be a whole number from 1 to 1000000"),
+        ({"memory": 10_000}, r"memory is no longer an option: the state store .* remove memory"),
         ({"forget_after_s": 0}, r"forget_after_s must be seconds, above 0; fix it or remove it"),
         ({"genres": {"comedy": ""}}, r"genres maps a genre to a model"),
         ({"genres": ["comedy"]}, r"genres: expected `object`, got `array`"),

@@ -11,6 +11,7 @@ from botwerk.cores.demo import DemoBot
 from botwerk.cores.moviebot import MovieBot
 from botwerk.infra.errors import RemoteError
 from botwerk.infra.settings import Settings
+from botwerk.infra.state import MemoryStore
 from botwerk.schemas.models import CharRNNInput, CharRNNOutput, EchoInput, EchoOutput
 from botwerk.schemas.models.charrnn import MAX_PRIME
 from botwerk.schemas.models.chat import MAX_TEXT
@@ -78,9 +79,9 @@ async def test_moviebot_sends_at_most_the_end_of_a_long_last_line_as_context():
     model = CannedModel(
         {"text": long_line, "context_used": True}, {"text": "Hm.", "context_used": True}
     )
-    bot = MovieBot(SETTINGS)
-    await bot.dispatch(context("moviebot", "sing", model))
-    await bot.dispatch(context("moviebot", "again", model))
+    bot, store = MovieBot(SETTINGS), MemoryStore("unit")  # the bot's memory across messages
+    await bot.dispatch(context("moviebot", "sing", model, store=store))
+    await bot.dispatch(context("moviebot", "again", model, store=store))
     sent = model.sent[1][1]["context"]
     assert len(sent) == MAX_TEXT and long_line.strip().endswith(sent.strip())
     assert moviebot.TOO_LONG.format(limit=MAX_TEXT).endswith(f"{MAX_TEXT} characters.")

@@ -51,8 +51,11 @@ def as_definitions(items: list[topology.Declarable], vhost: str = "/") -> dict[s
 
 
 def test_the_template_holds_exactly_the_shared_topology_every_role_checks():
+    """And each transport kind's post queue, as its gateway declares it (issue 17), so posts
+    to a transport that never ran yet wait for it."""
     rendered = brokeradmin.render("botwerk", ["web"])
-    expected = as_definitions(topology.base(topology.Names("botwerk")))
+    names = topology.Names("botwerk")
+    expected = as_definitions(topology.for_posts(names, "web", topology.Limits()))
     for section in ("exchanges", "queues", "bindings"):
         key = lambda entry: json.dumps(entry, sort_keys=True)  # noqa: E731
         assert sorted(map(key, rendered[section])) == sorted(map(key, expected[section])), section
@@ -66,7 +69,7 @@ def test_rendering_repeats_transport_entries_and_escapes_the_namespace():
     assert not re.search(r"\{(ns|ns_re|vhost|transport|transport_re)\}", text)
     users = {u["name"] for u in rendered["users"]}
     assert users == {"my-ns-transport-irc", "my-ns-transport-web", "my-ns-core", "my-ns-worker",
-                     "my-ns-trainer", "my-ns-operator"}  # fmt: skip
+                     "my-ns-trainer", "my-ns-scheduler", "my-ns-operator"}  # fmt: skip
     core = next(p for p in rendered["permissions"] if p["user"] == "my-ns-core")
     assert core["vhost"] == "prod" and core["configure"] == r"^my\-ns\.(core|reply\.core)\."
     assert re.match(core["read"], "my-ns.core.demo") and not re.match(core["read"], "my-ns.infer.x")
@@ -152,7 +155,7 @@ def state(node, namespace: str) -> tuple:
 def test_setup_creates_working_users_and_is_idempotent(setup_cli, node):
     first = setup_cli("--namespace", "su1", "--transport", "web")
     urls = urls_of(first.stdout)
-    assert set(urls) == {"transport-web", "core", "worker", "trainer", "operator"}
+    assert set(urls) == {"transport-web", "core", "worker", "trainer", "scheduler", "operator"}
     assert all(connects(url) for url in urls.values())
     assert "guest" not in first.output  # the administrator's credentials are never shown
     before = state(node, "su1")
@@ -164,6 +167,8 @@ def test_setup_creates_working_users_and_is_idempotent(setup_cli, node):
     assert all(connects(url) for url in urls.values())  # nobody's password changed
     exchanges = {e["name"] for e in http_get(node.management_url, "exchanges")}
     assert {"su1.inbound", "su1.infer", "su1.events", "su1.dlx", "su1.replies"} <= exchanges
+    queues = {q["name"]: q for q in http_get(node.management_url, "queues")}
+    assert queues["su1.post.web"]["arguments"]["x-delivery-limit"] == 5  # a work queue
 
 
 def password_of(url: str) -> str:

@@ -323,6 +323,23 @@ def test_the_operator_may_not_publish_consume_or_declare(mesh, action):
     refused(mesh, "operator", action)
 
 
+@pytest.mark.parametrize("action", [
+    pytest.param(consume(N.post_queue("web")), id="read-posts"),
+    pytest.param(consume(N.core_queue("demo")), id="consume-core-queue"),
+    pytest.param(consume(N.dead), id="consume-dead-letters"),
+    pytest.param(bind(N.post_queue("web"), N.inbound, "#"), id="bind-posts-to-inbound"),
+    pytest.param(publish(N.replies, WEB_Q), id="reply-into-a-transport"),
+    pytest.param(publish(N.replies, CORE_Q), id="reply-into-a-core"),
+    pytest.param(publish(N.infer, "echo"), id="ask-a-model"),
+    pytest.param(publish(N.events, "model.published.bard"), id="pose-as-a-trainer"),
+    pytest.param(publish("", N.post_queue("web")), id="default-exchange-into-posts"),
+    pytest.param(lambda ch: ch.queue_declare(N.core_queue("spy")), id="declare-core-queue"),
+    pytest.param(destructive(lambda ch: ch.queue_delete(N.post_queue("web"))), id="delete-posts"),
+])  # fmt: skip
+def test_a_scheduler_may_only_post_and_prompt(mesh, action):
+    refused(mesh, "scheduler", action)
+
+
 def test_the_operator_reads_the_management_api(mesh):
     user, password = f"{NS}-operator", mesh.passwords["operator"]
     overview = http_get(mesh.node.management_url, "overview", user, password)
@@ -332,6 +349,26 @@ def test_the_operator_reads_the_management_api(mesh):
     with pytest.raises(urllib.error.HTTPError) as refusal:  # no user management
         http_get(mesh.node.management_url, "users", user, password)
     assert refusal.value.code in (401, 403)
+
+
+def test_a_core_posts_a_transport_reads_only_its_own_posts_and_a_worker_cannot_post(mesh):
+    """Posts (issue 17): ``{ns}.post.<kind>`` is its transport's alone to declare, bind and
+    read; a core publishes posts to it through ``{ns}.replies``; nobody else does."""
+    web, console = N.post_queue("web"), N.post_queue("console")  # made by the setup
+    queue = topology.work_queue(web, N.dlx, topology.Limits())
+    allowed(mesh.urls["transport-web"], lambda ch: (  # what its gateway does on start
+        ch.queue_declare(web, durable=True, arguments=queue.arguments),
+        ch.queue_bind(web, N.replies, web),
+        ch.basic_consume(web, lambda *a: None),
+    ))  # fmt: skip
+    allowed(mesh.urls["transport-web"], publish(N.dlx, web))  # dead-letters a bad post
+    allowed(mesh.urls["core"], publish(N.replies, web))
+    refused(mesh, "transport-web", consume(console))
+    refused(mesh, "transport-web", destructive(bind(web, N.replies, console)))
+    refused(mesh, "transport-web", publish(N.replies, web))
+    refused(mesh, "worker", publish(N.replies, web))
+    refused(mesh, "core", consume(web))
+    refused(mesh, "trainer", consume(web))
 
 
 # The roles themselves, each as its own user.
@@ -406,6 +443,49 @@ def test_a_celery_trainer_takes_a_job_and_announces_it_as_the_trainer_user(mesh,
         processes.stop_all()
         for key in records.redis.scan_iter(match=records.prefix + "*"):
             records.redis.delete(key)
+
+
+def test_a_scheduler_posts_and_prompts_as_the_scheduler_user(mesh, tmp_path):
+    """`botwerk scheduler` with the scheduler's URL: Celery beat and worker on {ns}.scheduled,
+    a text post in {ns}.post.web and a prompt in the bot's queue, nothing refused."""
+    import redis
+
+    results = os.environ.get("BOTWERK_RESULTS_URL", "redis://127.0.0.1:6379/0")
+    schedules = {
+        "tick": {"every": 1, "bot": "demo", "transport": "web", "conversation": "c", "text": "hi"},
+        "ask": {"every": 1, "bot": "demo", "transport": "web", "conversation": "c",
+                "prompt": "ping"},
+    }  # fmt: skip
+    env = {"BOTWERK_NAMESPACE": NS, "BOTWERK_AMQP_URL": mesh.urls["scheduler"],
+           "BOTWERK_STATE_URL": results, "BOTWERK_RESULTS_URL": results,
+           "BOTWERK_SCHEDULES": json.dumps(schedules), "BOTWERK_LOG_LEVEL": "INFO"}  # fmt: skip
+    processes = Processes(env, tmp_path)
+    try:
+        scheduler = processes.start("scheduler")
+        got: dict[str, Any] = {}
+
+        def take(queue: str, kind: str) -> Callable[[Any], None]:
+            def get(ch: Any) -> None:
+                while kind not in got and (found := ch.basic_get(queue, auto_ack=True))[0]:
+                    if found[1].type == kind:
+                        got[kind] = found
+
+            return get
+
+        give_up = time.monotonic() + 30
+        while len(got) < 2 and time.monotonic() < give_up and scheduler.poll() is None:
+            allowed(mesh.node.url, take(N.post_queue("web"), "botwerk.reply.v1"))
+            allowed(mesh.node.url, take(N.core_queue("demo"), "botwerk.inbound.v1"))
+            time.sleep(0.2)
+        log = processes.log_of(scheduler)
+        assert set(got) == {"botwerk.reply.v1", "botwerk.inbound.v1"}, log[-3000:]
+        assert got["botwerk.inbound.v1"][1].reply_to == N.post_queue("web")
+        assert "access_refused" not in log.lower(), log
+    finally:
+        processes.stop_all()
+        store = redis.Redis.from_url(results)
+        for key in store.scan_iter(match=f"botwerk:{NS}:state:schedule:*"):
+            store.delete(key)
 
 
 def botwerk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

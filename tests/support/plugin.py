@@ -69,6 +69,7 @@ def processes(amqp_url: str, settings: Settings, tmp_path: Path) -> Iterator[Pro
         "BOTWERK_RECONNECT_MIN_S": "0.1",
         "BOTWERK_RECONNECT_MAX_S": "1",
         "BOTWERK_LOG_LEVEL": "INFO",
+        "BOTWERK_STATE_URL": settings.state_url,  # memory:// unless the test's settings say
     }
     procs = Processes(env, tmp_path)
     yield procs
