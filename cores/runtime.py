@@ -66,6 +66,7 @@ class Core:
             bus, self.names, Inbound, self._on_message, asked=INBOUND,
             too_large=_too_long, max_bytes=settings.max_message_bytes,
             labels=metrics.Labels(self.role, bot=bot.name),
+            kept_until_deadline=self._is_post_queue,
         )  # fmt: skip
         self._subscription: Subscription | None = None
         self.poster = Poster(bus, settings)  # ctx.post: posts nobody asked for
@@ -86,6 +87,11 @@ class Core:
         self._reminding = asyncio.create_task(self.reminders.run(), name="reminders")
         await announce(self.bus, self.names, self.role, self.bot.name, self.settings.instance, True)
         log.info("bot %s answering %s", self.bot.name, queue)
+
+    def _is_post_queue(self, reply_to: str) -> bool:
+        """Whether ``reply_to`` is a transport's post queue: a scheduled prompt's answer waits
+        there for its transport, within the prompt's deadline (its time to live)."""
+        return reply_to.startswith(self.names.post_queue(""))
 
     @property
     def name(self) -> str:

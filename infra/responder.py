@@ -17,7 +17,10 @@ awaits ``answer(request, delivery)`` and publishes the reply to ``reply_to``, wi
 returns only once the broker has confirmed the reply, and the delivery is acked only after that
 (by the consumer, when the handler returns): a process killed midway leaves the request to
 another. A reply over the size cap is replaced by ``too_large(reply, exc)``, a short reply that
-says so, so the caller still hears back. ``after(delivery)`` then runs, before the ack.
+says so, so the caller still hears back. ``after(delivery)`` then runs, before the ack. A
+reply to a queue that ``kept_until_deadline(reply_to)`` names (a transport's post queue:
+nobody waits there, and the reply may wait for a transport that is down) carries the
+request's deadline and expires with it.
 
 Core (``cores/runtime.py``) and Worker (``workers/runtime.py``) use it; they differ only in the
 words of their dead-letter reasons (:class:`Asked`), the reply's durability, and the fallback.
@@ -83,6 +86,7 @@ class Responder(Generic[Req, Rep]):
         after: Callable[[Delivery], None] | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         labels: metrics.Labels | None = None,
+        kept_until_deadline: Callable[[str], bool] = lambda reply_to: False,
     ) -> None:
         self.bus = bus
         self.names = names
@@ -94,6 +98,7 @@ class Responder(Generic[Req, Rep]):
         self._after = after
         self._max_bytes = max_bytes
         self._labels = labels
+        self._kept_until_deadline = kept_until_deadline
 
     def handler(self) -> Handler:
         """The bus handler: decode, check, answer, reply, then (on return) ack."""
@@ -135,15 +140,22 @@ class Responder(Generic[Req, Rep]):
     async def reply(self, delivery: Delivery, reply_to: str, reply: Rep) -> None:
         """Publish ``reply`` to ``reply_to``, or the too-large fallback if it is over the cap."""
         try:
-            await self.bus.publish(self.names.replies, reply_to, self._outgoing(delivery, reply))
+            await self.bus.publish(
+                self.names.replies, reply_to, self._outgoing(delivery, reply_to, reply)
+            )
         except TooLarge as exc:
-            fallback = self._too_large(reply, exc)
-            await self.bus.publish(self.names.replies, reply_to, self._outgoing(delivery, fallback))
+            fallback = self._outgoing(delivery, reply_to, self._too_large(reply, exc))
+            await self.bus.publish(self.names.replies, reply_to, fallback)
 
-    def _outgoing(self, delivery: Delivery, reply: Envelope) -> Outgoing:
+    def _outgoing(self, delivery: Delivery, reply_to: str, reply: Envelope) -> Outgoing:
+        deadline = delivery.deadline_ms
+        if not self._kept_until_deadline(reply_to) or deadline is None:
+            deadline = None  # a reply queue of a live caller, who keeps its own deadline
         return Outgoing.of(
             reply,
             correlation_id=delivery.message.message_id,
             trace=delivery.trace,
             persistent=self._persistent,
+            deadline_ms=deadline,
+            expiration_ms=max(deadline - now_ms(), 1) if deadline is not None else None,
         )

@@ -115,6 +115,7 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     from botwerk.cores.runtime import Core
     from botwerk.transports.base import TransportRole
     from botwerk.workers.demo import plan
+    from botwerk.workers.jobs.ticker import Ticker
     from botwerk.workers.runtime import Worker
     from botwerk.workers.school import School
 
@@ -130,8 +131,10 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
         if settings.amqp_url
         else "in-process (set BOTWERK_AMQP_URL to use RabbitMQ)"
     )
+    ticker = guard(lambda: Ticker(bus, settings))  # a bad [schedules.NAME]: refused at once
     click.echo(f"botwerk up: bus {where}; bots {', '.join(bots)}; models {', '.join(models)}; "
-               f"transport {kind}; namespace {settings.namespace}", err=True)  # fmt: skip
+               f"transport {kind}; namespace {settings.namespace}; "
+               f"schedules {ticker.summary()}", err=True)  # fmt: skip
     budget_s = settings.demo_train_minutes * 60
     lessons = guard(lambda: plan(settings, models, budget_s=budget_s))
     school = School(
@@ -143,7 +146,7 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     transport = TransportRole(
         bus, settings, guard(lambda: _load(TRANSPORTS, kind)(settings, bots[0])), bots[0], bots
     )
-    _run(run_roles(bus, [school, *workers, *cores, transport]))
+    _run(run_roles(bus, [school, *workers, *cores, transport, ticker]))
 
 
 def _served(settings: Settings, name: str, school: Any) -> Any:

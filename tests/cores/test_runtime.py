@@ -74,6 +74,32 @@ async def test_reply_goes_back_to_the_conversation_and_thread(bus, settings, cor
     assert reply.meta == {"team": "T1"}
 
 
+async def test_an_answer_to_a_post_queue_expires_with_its_prompt_a_reply_does_not(
+    bus, settings, core
+):
+    """A scheduled prompt's answer waits in a transport's post queue, maybe for a transport
+    that is down: it carries the prompt's deadline as its time to live. A reply to a caller's
+    own reply queue does not (its caller keeps its own deadline and tells a late user)."""
+    names = topology.Names(settings.namespace)
+    limits = topology.limits_of(settings)
+    await bus.declare(topology.for_posts(names, "web", limits))
+    replies = names.reply_queue("transport", "t")
+    await bus.declare(topology.for_replies(names, replies))
+    posted, replied = await collect(bus, names.post_queue("web")), await collect(bus, replies)
+    deadline = now_ms() + 60_000
+    for reply_to in (names.post_queue("web"), replies):
+        inbound = Inbound(bot="demo", transport="web", conversation="#lobby",
+                          user=User(id="schedule:s"), text="ping")  # fmt: skip
+        sent = Outgoing.of(inbound, reply_to=reply_to, deadline_ms=deadline)
+        await bus.publish(names.inbound, "demo.web", sent)
+    await eventually(lambda: len(posted) == len(replied) == 1)
+    post, reply = posted[0], replied[0]
+    assert post.deadline_ms == deadline
+    assert post.message.expiration_ms is not None
+    assert 50_000 < post.message.expiration_ms <= 60_000
+    assert reply.deadline_ms is None and reply.message.expiration_ms is None
+
+
 async def test_no_worker_gives_a_sentence_naming_the_model(bus, settings, core):
     async with ChatClient(bus, settings) as chat:
         reply = await chat.ask("hello?")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -45,3 +49,39 @@ def test_up_runs_on_rabbitmq_when_a_url_is_set(amqp_url, settings):
     assert result.returncode == 0, result.stderr
     assert "botwerk up: bus RabbitMQ at amqp://guest:***@" in result.stderr
     assert sorted(result.stdout.splitlines()) == EXPECTED
+
+
+def test_up_runs_the_schedules_and_posts_into_the_console(tmp_path):
+    """`botwerk up` runs [schedules] itself (no Celery, no broker): a text every second and a
+    prompt the demo bot answers ("ping" -> "pong") show in the console between the chat."""
+    schedules = {
+        "tick": {"every": 1, "bot": "demo", "transport": "console",
+                 "conversation": "console", "text": "tick tock"},
+        "ask": {"every": 1, "bot": "demo", "transport": "console",
+                "conversation": "console", "prompt": "ping"},
+    }  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTWERK_")}
+    env |= {"BOTWERK_SCHEDULES": json.dumps(schedules), "BOTWERK_STATE_URL": "memory://"}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "botwerk", "up", *DEMO_ONLY], cwd=tmp_path, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in up.stdout], daemon=True).start()
+    seen: list[str] = []
+    try:
+        assert up.stdin is not None
+        up.stdin.write("hello\n")
+        up.stdin.flush()
+        give_up = time.monotonic() + 45
+        while seen.count("demo> tick tock") < 2 or seen.count("demo> pong") < 2:
+            seen.append(lines.get(timeout=max(give_up - time.monotonic(), 0.1)).rstrip("\n"))
+    finally:
+        if up.stdin is not None:
+            up.stdin.close()  # end of input: up waits for the last replies and exits
+        up.wait(timeout=30)
+    assert up.stderr is not None
+    err = up.stderr.read()
+    assert "demo> echo: hello" in seen
+    assert up.returncode == 0, err
+    assert "schedules tick (every 1s), ask (every 1s)" in err

@@ -77,7 +77,9 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def when(self) -> str:
         """How it runs, as a person reads it: ``every 30s`` or ``cron 0 8 * * *``."""
-        return f"every {self.every}" if self.every is not None else f"cron {self.cron}"
+        if self.every is None:
+            return f"cron {self.cron}"
+        return f"every {self.every}" if isinstance(self.every, str) else f"every {self.every:g}s"
 
 
 def parse(tables: Mapping[str, Any]) -> dict[str, Schedule]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from botwerk.infra import topology
 from botwerk.infra.bus import Bus
@@ -55,10 +54,14 @@ class Ticker:
             await self.bus.declare(topology.for_posts(names, transport, limits))
         for name, schedule in self.schedules.items():
             self._tasks.append(asyncio.create_task(self._run(name, schedule), name=name))
-        log.info("scheduler: %s", ", ".join(f"{n} ({s.when})" for n, s in self.schedules.items()))
+        log.info("scheduler: %s", self.summary())
 
     def not_ready(self) -> list[str]:
         return []
+
+    def summary(self) -> str:
+        """The schedules it runs, for ``botwerk up``'s banner: ``tick (every 5s)``, or none."""
+        return ", ".join(f"{n} ({s.when})" for n, s in self.schedules.items()) or "none"
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -94,9 +97,3 @@ class Ticker:
             raise
         self.fired[name] += 1
         return True
-
-
-def summary(ticker: Any) -> str:
-    """One line for ``botwerk up``'s banner: the schedules it runs."""
-    schedules: dict[str, Schedule] = ticker.schedules
-    return ", ".join(f"{name} ({s.when})" for name, s in schedules.items()) or "none"
