@@ -109,7 +109,9 @@ def up(obj: dict[str, Any], bots: tuple[str, ...], models: tuple[str, ...], kind
     version is swapped in live: you are told when. With the console transport, type a message
     per line; `@annalogue ...` asks another bot, `/bot annalogue` switches to it. End of input
     (Ctrl-D) waits for the last replies and exits, so `printf 'hello\\n' | botwerk up` works
-    in scripts (`botwerk models demo` first makes the models in the foreground).
+    in scripts (`botwerk models demo` first makes the models in the foreground). The
+    [schedules.NAME] of botwerk.toml (or BOTWERK_SCHEDULES) run here too, posting into the
+    transport; the bots' memory is BOTWERK_STATE_URL (default: a SQLite file here).
     """
     from botwerk.cores.bot import build_bot
     from botwerk.cores.runtime import Core
