@@ -30,7 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(TEXT)
 SERVICES = COMPOSE["services"]
-THIRD_PARTY = ("rabbitmq", "redis", "prometheus", "grafana")  # images of their own
+CLUSTER = "cluster"  # the profile of the three clustered RabbitMQ nodes
+CLUSTER_NODES = sorted(
+    name for name, spec in SERVICES.items() if CLUSTER in spec.get("profiles", [])
+)
+THIRD_PARTY = ("rabbitmq", "redis", "prometheus", "grafana", *CLUSTER_NODES)  # their own images
 ROLES = {name: spec for name, spec in SERVICES.items() if name not in THIRD_PARTY}
 SETUP = "broker-setup"
 NO_BROKER_USER = {SETUP, "demo-models"}  # the setup connects as the administrator; demo-models
@@ -508,3 +512,104 @@ def test_the_healthcheck_passes_only_on_a_ready_role():
 
 def _exit_status(command: list[str]) -> int:
     return subprocess.run(command, capture_output=True, timeout=30, check=False).returncode
+
+
+# The cluster profile (issue 18): three RabbitMQ nodes that form one cluster by themselves.
+
+CLUSTER_CONF = "/etc/rabbitmq/conf.d/20-cluster.conf"
+
+
+def cluster_conf() -> dict[str, str]:
+    """infra/rabbitmq/cluster.conf's settings (rabbitmq.conf's ``key = value`` lines)."""
+    lines = mounted(CLUSTER_NODES[0], CLUSTER_CONF).read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_the_cluster_profile_is_three_nodes_and_leaves_the_default_profile_alone():
+    assert len(CLUSTER_NODES) == 3
+    default = {name: spec for name, spec in SERVICES.items() if not spec.get("profiles")}
+    assert "rabbitmq" in default and not set(CLUSTER_NODES) & set(default)
+    for name, spec in SERVICES.items():
+        if name not in CLUSTER_NODES:  # nothing of the default profile waits for a cluster node
+            assert not set(spec.get("depends_on", {})) & set(CLUSTER_NODES), name
+    for name in CLUSTER_NODES:
+        node = SERVICES[name]
+        assert node["profiles"] == [CLUSTER] and node["image"] == SERVICES["rabbitmq"]["image"]
+        assert mounted(name, "/etc/rabbitmq/enabled_plugins") == mounted(
+            "rabbitmq", "/etc/rabbitmq/enabled_plugins"
+        )
+
+
+def test_each_cluster_node_keeps_its_own_data():
+    data = {}
+    for name in CLUSTER_NODES:
+        (volume,) = [v for v in SERVICES[name]["volumes"] if v.endswith(":/var/lib/rabbitmq")]
+        data[name] = volume.split(":")[0]
+    assert len(set(data.values())) == 3 and set(data.values()) <= set(COMPOSE["volumes"])
+    assert "rabbitmq-data" not in data.values(), "the default node's data is its own"
+
+
+def test_the_cluster_nodes_name_each_other_and_start_one_first():
+    """Classic config: each node lists all three by node name, rabbit@<hostname>; the second
+    and third start once the first is up, so they join it rather than form clusters of one."""
+    conf = cluster_conf()
+    assert conf.pop("cluster_formation.peer_discovery_backend") == "classic_config"
+    assert conf.pop("cluster_partition_handling") == "pause_minority"
+    listed = {v for k, v in conf.items() if k.startswith("cluster_formation.classic_config.nodes.")}
+    assert listed == {f"rabbit@{SERVICES[name]['hostname']}" for name in CLUSTER_NODES}
+    assert all(k.startswith("cluster_formation.classic_config.nodes.") for k in conf), conf
+    first, *others = CLUSTER_NODES
+    for name in others:
+        assert SERVICES[name]["depends_on"] == {first: {"condition": "service_healthy"}}
+        assert mounted(name, CLUSTER_CONF) == mounted(first, CLUSTER_CONF)
+
+
+def test_the_cluster_nodes_share_a_cookie_from_the_environment_and_refuse_to_start_without():
+    """No default cookie (whoever knows it controls the nodes); no `:?` either, which compose
+    would enforce on the default profile too: the node's command refuses an empty cookie."""
+    for name in CLUSTER_NODES:
+        env = SERVICES[name]["environment"]
+        (cookie,) = variables(env["RABBITMQ_ERLANG_COOKIE"])
+        assert cookie.group(0) == env["RABBITMQ_ERLANG_COOKIE"]
+        assert (cookie["name"], cookie["op"], cookie["arg"]) == ("BOTWERK_ERLANG_COOKIE", ":-", "")
+        assert variables(env["RABBITMQ_DEFAULT_PASS"])[0]["op"] == ":?", name
+    sh, flag, script = SERVICES[CLUSTER_NODES[0]]["command"]
+    script = interpolate(script, {}).replace("exec docker-entrypoint.sh", "exec true")
+    for cookie_value, status in (("", 1), ("c0ffee", 0)):
+        done = subprocess.run([sh, flag, script], env={"RABBITMQ_ERLANG_COOKIE": cookie_value},
+                              capture_output=True, text=True, timeout=10, check=False)  # fmt: skip
+        assert done.returncode == status, done.stderr
+    assert "BOTWERK_ERLANG_COOKIE in .env" in done.stderr or status == 0
+
+
+@pytest.mark.slow
+def test_three_nodes_with_the_cluster_conf_and_one_cookie_form_one_cluster(tmp_path):
+    """The file as the nodes read it, with this machine's node names for the containers'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support.broker import ThrowawayBroker
+    from tests.support.plugin import _need_rabbitmq_server
+
+    _need_rabbitmq_server()
+    nodes = [ThrowawayBroker(tmp_path / name) for name in CLUSTER_NODES]
+    text = mounted(CLUSTER_NODES[0], CLUSTER_CONF).read_text()
+    for name, node in zip(CLUSTER_NODES, nodes, strict=True):
+        text = text.replace(f"rabbit@{SERVICES[name]['hostname']}\n", f"{node.name}\n")
+    cookie = secrets.token_hex(16)
+    for node in nodes:
+        with (node.root / "rabbitmq.conf").open("a") as conf:
+            conf.write(text)
+        (node.root / ".erlang.cookie").chmod(0o600)
+        (node.root / ".erlang.cookie").write_text(cookie)
+        (node.root / ".erlang.cookie").chmod(0o400)
+    try:
+        nodes[0].start()  # compose: the others wait for the first to be healthy, then start
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(lambda node: node.start(), nodes[1:]))
+        status = json.loads(nodes[0].ctl("cluster_status", "--formatter", "json"))
+        assert sorted(status["running_nodes"]) == sorted(node.name for node in nodes)
+    finally:
+        for node in nodes:
+            if node.running:
+                node.kill()
