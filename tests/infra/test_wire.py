@@ -74,32 +74,6 @@ async def test_a_burst_of_publishes_leaves_in_a_few_segments_not_three_each(wire
     assert 1 <= segments <= 5, f"50 publishes took {segments} TCP segments"
 
 
-async def test_a_publish_is_sent_without_waiting_for_the_loop_to_report_the_socket_writable(
-    wired,
-):
-    """pika asks the loop to watch the socket for writability before every send (two
-    ``epoll_ctl`` calls and a loop turn more); the socket is nearly always writable, so the
-    send is tried at the end of the turn and the watch is left to a full kernel buffer."""
-    bus, fd = wired
-    loop = asyncio.get_running_loop()
-    watched: list[int] = []
-    add_writer = loop.add_writer
-
-    def counting(fileno: int, *args: object) -> None:  # asyncio's, counted; pika's untouched
-        watched.append(fileno)
-        add_writer(fileno, *args)
-
-    loop.add_writer = counting  # type: ignore[method-assign]
-    try:
-        segments, _ = _sent(fd)
-        for msg in _burst(20):  # one at a time: a send per publish, each confirmed
-            await bus.publish("", "nowhere", msg)
-    finally:
-        loop.add_writer = add_writer  # type: ignore[method-assign]
-    assert _sent(fd)[0] - segments >= 20
-    assert fd not in watched, f"the socket was watched for writability {watched.count(fd)} times"
-
-
 async def _held(
     bus: RabbitBus, queue: str, count: int
 ) -> tuple[RabbitSubscription, list[Delivery]]:
