@@ -353,9 +353,9 @@ def replayed(props: pika.BasicProperties, settings: Settings) -> pika.BasicPrope
 def _connection(settings: Settings) -> Iterator[pika.BlockingConnection]:
     if not settings.amqp_url:
         raise DeadError("BOTWERK_AMQP_URL is not set: point it at RabbitMQ as an administrator")
-    params = pika.URLParameters(settings.amqp_url)
+    nodes = [pika.URLParameters(url) for url in settings.amqp_urls]  # a cluster: first that answers
     host, pid = os.uname().nodename, os.getpid()
-    params.client_properties = {  # named as every Botwerk connection is, for the dashboard
+    properties = {  # named as every Botwerk connection is, for the dashboard
         "connection_name": f"botwerk cli dead @{host} pid {pid}",
         "botwerk": {
             "role": "cli",
@@ -366,8 +366,10 @@ def _connection(settings: Settings) -> Iterator[pika.BlockingConnection]:
             "namespace": settings.namespace,
         },
     }
+    for params in nodes:
+        params.client_properties = properties
     try:
-        connection = pika.BlockingConnection(params)
+        connection = pika.BlockingConnection(nodes)
     except pika.exceptions.AMQPConnectionError as exc:
         raise DeadError(
             f"BOTWERK_AMQP_URL {settings.amqp_url_redacted}: no connection "

@@ -7,13 +7,15 @@ Used like this::
     await bus.start()
 
 A supervisor task owns the connection: it connects with backoff and jitter, redeclares the
-topology, restarts every consumer, and does it all again whenever the connection drops. A
-consumer whose channel alone is closed by the broker (``consumer_timeout``, queue deleted) is
-restarted on its own, its queue redeclared first. When the broker closes the publish channel
-over one message (a property or an exchange it refuses), the connection and the consumers stay:
-the publishes in flight go again, each on a channel of its own, and only the one refused again
-fails (``PublishRefused``). Handlers never run on pika's behalf in a thread: compute belongs in
-an executor, so the loop keeps heartbeats going.
+topology, restarts every consumer, and does it all again whenever the connection drops. With
+several hosts in the URL (a cluster: infra/amqphosts.py) each connect tries them in a fresh
+random order, moving on past a node that does not answer but not past one that refuses the
+login. A consumer whose channel alone is closed by the broker (``consumer_timeout``, queue
+deleted) is restarted on its own, its queue redeclared first. When the broker closes the
+publish channel over one message (a property or an exchange it refuses), the connection and the
+consumers stay: the publishes in flight go again, each on a channel of its own, and only the one
+refused again fails (``PublishRefused``). Handlers never run on pika's behalf in a thread:
+compute belongs in an executor, so the loop keeps heartbeats going.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pika
@@ -60,6 +63,7 @@ from botwerk.infra.topology import Binding, Declarable, Exchange, Queue, is_shar
 from botwerk.infra.wire import CoalescingConnection
 
 log = logging.getLogger("botwerk.rabbit")
+T = TypeVar("T")
 
 SETUP_HINT = (
     ": the namespace's exchanges and dead-letter queue are missing; create them once with "
@@ -99,7 +103,9 @@ class RabbitBus:
             )
         self._settings = settings
         self.identity = Identity.here(settings, role, name)  # the dashboard shows it
-        self._params: pika.URLParameters | None = None  # made by start(): TLS files read there
+        self._params: list[pika.URLParameters] = []  # made by start(): TLS files read there
+        self.rng = random.Random()  # the nodes' order on each connect; a test may seed it
+        self.node = ""  # host:port of the node connected to, for logs and tests
         self._topology: dict[Declarable, None] = {}  # an ordered set: declared in this order
         self._consumers: set[Consumer] = set()
         self._consumed = 0
@@ -284,13 +290,34 @@ class RabbitBus:
             await self._backoff.sleep()
 
     async def _connect(self) -> asyncio.Future[BaseException]:
+        """Connect to the first node that answers, in a fresh random order, and set up on it.
+
+        An unreachable node moves on to the next; a node that refuses the login, the virtual
+        host or TLS ends the try at once (every node shares users and certificates, so the
+        others would refuse too). All unreachable: one error naming each node and why.
+        """
+        failures: list[BrokerUnreachable] = []
+        for params in connect_order(self._params, self.rng):
+            try:
+                return await self._connect_to(params)
+            except BrokerUnreachable as exc:
+                if self._refused(exc) or len(self._params) == 1:
+                    raise
+                log.info("%s; trying the next node", exc)
+                failures.append(exc)
+        error = BrokerUnreachable("; ".join(str(f) for f in failures) or "no node")
+        error.__cause__ = failures[-1].__cause__ if failures else None  # a TLS failure's kind
+        raise error
+
+    async def _connect_to(self, params: pika.URLParameters) -> asyncio.Future[BaseException]:
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[Any] = loop.create_future()
         lost: asyncio.Future[BaseException] = loop.create_future()
 
         def on_open_error(conn: Any, exc: BaseException) -> None:
             if not opened.done():
-                error = BrokerUnreachable(str(exc) or type(exc).__name__)
+                why = str(exc) or type(exc).__name__
+                error = BrokerUnreachable(f"{_where(params)}: {why}" if many else why)
                 error.__cause__ = exc  # kept: a TLS failure is told apart by what pika raised
                 opened.set_exception(error)
 
@@ -298,8 +325,9 @@ class RabbitBus:
             if not lost.done():
                 lost.set_result(exc)
 
+        many = len(self._params) > 1  # one node: its errors read as they always did
         connection = CoalescingConnection(
-            self._params,
+            params,
             lambda c: opened.set_result(c),
             on_open_error,
             on_close,
@@ -316,7 +344,8 @@ class RabbitBus:
             if connection.is_open:
                 connection.close()
             raise
-        log.info("connected to %s", self._settings.amqp_url_redacted)
+        self.node = _where(params)
+        log.info("connected to %s (node %s)", self._settings.amqp_url_redacted, self.node)
         self.connected_at = time.monotonic()
         self._ready.set()
         return lost
@@ -498,8 +527,23 @@ def _named(item: Declarable, kind: type, name: str) -> bool:
     return isinstance(item, kind) and getattr(item, "name", None) == name
 
 
-def _parameters(settings: Settings, identity: Identity) -> pika.URLParameters:
-    url = settings.amqp_url or ""
+def _where(params: pika.URLParameters) -> str:
+    """``host:port`` of one node (``[::1]:5672`` for IPv6), for logs and errors."""
+    host = f"[{params.host}]" if ":" in params.host else params.host
+    return f"{host}:{params.port}"
+
+
+def connect_order(nodes: Sequence[T], rng: random.Random) -> list[T]:
+    """``nodes`` in a random order, drawn anew on each connect so clients spread over a cluster."""
+    return rng.sample(list(nodes), len(nodes))
+
+
+def _parameters(settings: Settings, identity: Identity) -> list[pika.URLParameters]:
+    """One pika parameter set per node of ``BOTWERK_AMQP_URL`` (one for a single broker)."""
+    return [_node_parameters(url, settings, identity) for url in settings.amqp_urls]
+
+
+def _node_parameters(url: str, settings: Settings, identity: Identity) -> pika.URLParameters:
     params = pika.URLParameters(url)
     if "heartbeat" not in parse_qs(urlsplit(url).query):
         params.heartbeat = settings.heartbeat_s

@@ -28,6 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from botwerk.infra.amqphosts import node_urls
 from botwerk.schemas import BotwerkError
 from botwerk.schemas.messages import MAX_DEADLINE_MS
 
@@ -35,7 +36,11 @@ S = TypeVar("S", bound=msgspec.Struct)
 NO_WORKER_GRACE_S = 10.0  # the default of no_worker_grace_s, also Rpc's own (infra/rpc.py)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _URLS = {  # setting: (the schemes it takes, what it is, the form to use)
-    "amqp_url": (("amqp", "amqps"), "an AMQP URL", "amqp://USER:PASSWORD@HOST:5672/VHOST"),
+    "amqp_url": (
+        ("amqp", "amqps"),
+        "an AMQP URL",
+        "amqp://USER:PASSWORD@HOST:5672/VHOST (a cluster: HOST1:5672,HOST2:5672,...)",
+    ),
     "results_url": (("redis", "rediss", "unix"), "a Redis URL", "redis://HOST:6379/0"),
     "management_url": (("http", "https"), "an HTTP URL", "http://HOST:15672/"),
 }
@@ -51,7 +56,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOTWERK_", extra="forbid", frozen=True)
 
     amqp_url: str | None = Field(
-        None, description="RabbitMQ URL; unset: `up` uses the in-process bus"
+        None,
+        description="RabbitMQ URL; a cluster: amqp://U:P@HOST1:5672,HOST2:5672/VHOST; unset: "
+        "`up` uses the in-process bus",
     )
     namespace: str = Field("botwerk", description="prefix of every exchange and queue")
     instance: str = Field(
@@ -136,6 +143,11 @@ class Settings(BaseSettings):
         7 * 24 * 3600, gt=0, le=10 * 365 * 24 * 3600,
         description="seconds a dead letter is kept before it is dropped (default: a week)",
     )  # fmt: skip
+    quorum_replicas: int | None = Field(
+        None, ge=1,
+        description="replicas of each quorum queue (x-quorum-initial-group-size); unset: "
+        "RabbitMQ's default",
+    )  # fmt: skip
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
 
@@ -150,7 +162,8 @@ class Settings(BaseSettings):
     @classmethod
     def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
         name = info.field_name or ""
-        if value and not _usable_url(value, _URLS[name][0]):
+        urls = _nodes(value) if value and name == "amqp_url" else [value]
+        if value and not all(url and _usable_url(url, _URLS[name][0]) for url in urls):
             _, what, form = _URLS[name]
             shown = repr(_hide_password(value))  # in the context: a "{" in it stays as it is
             context = {"what": what, "shown": shown, "form": form}
@@ -185,6 +198,11 @@ class Settings(BaseSettings):
     def amqp_url_redacted(self) -> str:
         """The broker URL with its password hidden, fit for logs and banners."""
         return redact_url(self.amqp_url or "")
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """One single-host URL per node of ``amqp_url`` (one for a single broker), in order."""
+        return node_urls(self.amqp_url) if self.amqp_url else []
 
 
 def typed_table(options: dict[str, Any], where: str, kind: type[S]) -> S:
@@ -230,6 +248,14 @@ def _usable_url(url: str, schemes: tuple[str, ...]) -> bool:
     except ValueError:
         return False
     return parts.scheme in schemes and (parts.scheme == "unix" or bool(parts.hostname))
+
+
+def _nodes(url: str) -> list[str | None]:
+    """``url``'s node URLs; ``[None]`` (not usable) when it cannot be split into nodes."""
+    try:
+        return list(node_urls(url))
+    except ValueError:
+        return [None]
 
 
 def _hide_password(value: str) -> str:

@@ -91,6 +91,7 @@ class Limits:
     max_length: int = 100_000
     dead_max_length: int = 100_000
     dead_max_age_s: int = 7 * 24 * 3600
+    quorum_replicas: int | None = None  # None: RabbitMQ's default (docs/protocol.md)
 
 
 DEFAULT_LIMITS = Limits()
@@ -103,6 +104,7 @@ def limits_of(settings: Settings) -> Limits:
         max_length=settings.max_queue_length,
         dead_max_length=settings.dead_max_length,
         dead_max_age_s=settings.dead_max_age_s,
+        quorum_replicas=settings.quorum_replicas,
     )
 
 
@@ -153,8 +155,20 @@ def work_queue(name: str, dlx: str, limits: Limits) -> Queue:
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
             "x-max-length": limits.max_length,
+            **replicas(limits),
         },
     )
+
+
+def replicas(limits: Limits) -> dict[str, int]:
+    """A quorum queue's replica count when ``BOTWERK_QUORUM_REPLICAS`` sets one, else nothing.
+
+    Left out when unset, so a queue declared before the setting existed is redeclared with the
+    same arguments (another argument: PRECONDITION_FAILED) and RabbitMQ picks the count.
+    """
+    if limits.quorum_replicas is None:
+        return {}
+    return {"x-quorum-initial-group-size": limits.quorum_replicas}
 
 
 def dead_queue(name: str, limits: Limits) -> Queue:
@@ -168,6 +182,7 @@ def dead_queue(name: str, limits: Limits) -> Queue:
         "x-queue-type": "quorum",
         "x-max-length": limits.dead_max_length,
         "x-message-ttl": limits.dead_max_age_s * 1000,
+        **replicas(limits),
     }
     return Queue(name, arguments, shared=True)
 

@@ -20,7 +20,7 @@ from botwerk.infra.rabbit import explain_refusal
 from botwerk.infra.settings import ConfigError, Settings
 
 SECRET = "h3-never-shown"
-FORM = "use amqp://USER:PASSWORD@HOST:5672/VHOST"
+FORM = "use amqp://USER:PASSWORD@HOST:5672/VHOST (a cluster: HOST1:5672,HOST2:5672,...)"
 
 
 def botwerk(url: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -215,9 +215,10 @@ def give_up_when_blocked(patch: Patch) -> None:
     original = rabbit._parameters
 
     def parameters(settings: Any, identity: Any) -> Any:
-        params = original(settings, identity)
-        params.blocked_connection_timeout = 5
-        return params
+        nodes = original(settings, identity)  # one parameter set per node of the URL
+        for params in nodes:
+            params.blocked_connection_timeout = 5
+        return nodes
 
     patch(rabbit, "_parameters", parameters)
 

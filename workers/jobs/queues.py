@@ -20,7 +20,7 @@ from botwerk.infra.naming import Identity
 from botwerk.infra.registry import Registry
 from botwerk.infra.settings import Settings
 from botwerk.infra.tls import celery_ssl
-from botwerk.infra.topology import Limits, Names, limits_of, work_queue
+from botwerk.infra.topology import Limits, Names, limits_of, replicas, work_queue
 
 JOBS = Registry("training job", "botwerk.jobs")
 """Each model kind's ``fit`` function, by job kind (``chat-rl`` is chat's SCST fine-tuning)."""
@@ -43,7 +43,7 @@ def queues(settings: Settings) -> Queues:
     limits = limits_of(settings)
     arguments = work_queue(name, names.dlx, limits).arguments
     dlx = Exchange(names.dlx, "topic", durable=True, passive=True)  # shared: ensure_shared()
-    quorum = {"x-queue-type": "quorum"}
+    quorum = {"x-queue-type": "quorum", **replicas(limits)}
     return Queues(
         Queue(name, Exchange(name, "topic"), routing_key=name, queue_arguments=arguments),
         Queue(f"{name}.dead", dlx, routing_key=name, queue_arguments=quorum),
@@ -60,7 +60,9 @@ def config(settings: Settings, role: str = "cli") -> dict[str, Any]:
     training = queues(settings).training
     me = Identity.here(settings, role, "training")  # the dashboard: "botwerk trainer training ..."
     return {
-        "broker_url": settings.amqp_url,
+        # A cluster: kombu's failover form, full URLs joined by ";", tried in a shuffled order.
+        "broker_url": ";".join(settings.amqp_urls) or None,
+        "broker_failover_strategy": "shuffle",
         "broker_transport_options": {"client_properties": me.client_properties()},  # to py-amqp
         "broker_use_ssl": celery_ssl(settings),  # amqps://: the bus's CA, certificate, host check
         "broker_connection_retry_on_startup": True,
