@@ -25,13 +25,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
-from botwerk.infra.settings import ConfigError
+from botwerk.infra.settings import ConfigError, redact_url
 from botwerk.schemas import BotwerkError
 
 SWEEP_EVERY = 1000  # writes between sweeps of expired keys (SQLite, memory)
@@ -271,9 +270,9 @@ class RedisStore:
         except (RedisError, OSError, TimeoutError) as exc:
             await client.aclose()
             raise ConfigError(
-                f"BOTWERK_STATE_URL={_shown(url)}: no Redis answers ({exc or type(exc).__name__});"
-                " start Redis there, or point BOTWERK_STATE_URL at one (sqlite:///botwerk-state.db"
-                " for one host)"
+                f"BOTWERK_STATE_URL={redact_url(url)}: no Redis answers "
+                f"({exc or type(exc).__name__}); start Redis there, or point BOTWERK_STATE_URL "
+                "at one (sqlite:///botwerk-state.db for one host)"
             ) from None
         return cls(client, namespace)
 
@@ -312,12 +311,3 @@ class RedisStore:
 def _px(ttl_s: float | None) -> int | None:
     """A time to live in whole milliseconds, at least 1 (None: never expires)."""
     return None if check_ttl(ttl_s) is None else max(1, round(ttl_s * 1000))  # type: ignore[operator]
-
-
-def _shown(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))

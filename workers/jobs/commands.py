@@ -11,18 +11,16 @@ The kinds' ``train`` commands take :data:`SUBMIT` and call :func:`submit_job`.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import click
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from botwerk.infra import metrics
 from botwerk.infra.commands import friendly, load_settings
 from botwerk.infra.settings import Settings
 from botwerk.workers.jobs import client
 from botwerk.workers.jobs.client import JobView
-from botwerk.workers.jobs.queues import queues
+from botwerk.workers.jobs.queues import queues, serve_worker_metrics
 
 SUBMIT = click.option(
     "--submit", is_flag=True,
@@ -79,16 +77,7 @@ def _serve_metrics(settings: Settings) -> None:
     Jobs are not counted here: they run in a pool process whose counters this server cannot
     see (that would take prometheus_client's multiprocess mode and its shared folder).
     """
-    if not settings.metrics_port:
-        return
-    from celery.signals import worker_ready
-
-    ready = threading.Event()
-    worker_ready.connect(lambda **_: ready.set(), weak=False)
-    metrics.serve(settings.metrics_port)  # a daemon thread: it ends with the process
-    metrics.HEALTH.role = "trainer"
-    queue = queues(settings).training.name
-    metrics.watch("trainer", queue, lambda: [] if ready.is_set() else [f"not consuming {queue}"])
+    serve_worker_metrics(settings, "trainer", queues(settings).training.name)
 
 
 @click.group()

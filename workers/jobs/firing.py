@@ -28,7 +28,6 @@ post per tick is the guarantee, not exactly one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -45,7 +44,7 @@ from botwerk.infra.settings import Settings
 from botwerk.infra.topology import Names, limits_of, work_queue
 from botwerk.schemas import Inbound, Reply, User
 from botwerk.schemas.messages import MAX_DEADLINE_MS
-from botwerk.workers.jobs.queues import config, ensure_shared
+from botwerk.workers.jobs.queues import config, ensure_shared, unless_present
 from botwerk.workers.jobs.schedules import CRON_SLOT_S, Schedule, parse, when
 
 FIRE = "botwerk.schedule.fire"
@@ -128,20 +127,11 @@ def _ensure_post_queue(connection: Any, queue: Queue) -> None:
     every transport it set up); declare it only if it is missing, which only a user allowed
     to may (``guest`` on a developer's machine). So a transport that never ran gets its posts,
     and the scheduler's broker user needs no right on the post queues."""
-    channel = connection.channel()
-    try:
-        channel.queue_declare(queue.name, passive=True)
-        return
-    except connection.channel_errors:
-        pass  # 404: missing, and the broker closed that channel
-    finally:
-        with contextlib.suppress(*connection.channel_errors, *connection.connection_errors):
-            channel.close()
-    channel = connection.channel()
-    try:
-        queue(channel).declare()
-    finally:
-        channel.close()
+    unless_present(
+        connection,
+        lambda channel: channel.queue_declare(queue.name, passive=True),
+        lambda channel: queue(channel).declare(),
+    )
 
 
 def fire(task: Any, name: str, slot: int) -> str:

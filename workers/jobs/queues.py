@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,21 +118,15 @@ def ensure_shared(connection: Any, names: Names, limits: Limits) -> None:
     on a kombu connection: check the shared topology passively (no permission needed), and
     declare it only if some of it is missing (which only an administrator may)."""
     shared = topology.base(names, limits)
-    channel = connection.channel()
-    try:
+
+    def check(channel: Any) -> None:
         for item in shared:
             if isinstance(item, topology.Exchange):
                 channel.exchange_declare(item.name, item.kind, passive=True)
             elif isinstance(item, topology.Queue):
                 channel.queue_declare(item.name, passive=True)
-        return
-    except connection.channel_errors:
-        pass  # 404: missing, and the broker closed that channel
-    finally:
-        with contextlib.suppress(*connection.channel_errors, *connection.connection_errors):
-            channel.close()
-    channel = connection.channel()
-    try:
+
+    def create(channel: Any) -> None:
         for item in shared:
             if isinstance(item, topology.Exchange):
                 channel.exchange_declare(item.name, item.kind, durable=True, auto_delete=False)
@@ -141,5 +136,44 @@ def ensure_shared(connection: Any, names: Names, limits: Limits) -> None:
                 )
             else:
                 channel.queue_bind(item.queue, item.exchange, item.routing_key)
+
+    unless_present(connection, check, create)
+
+
+def unless_present(
+    connection: Any, check: Callable[[Any], None], create: Callable[[Any], None]
+) -> None:
+    """``check(channel)`` with passive declares (no permission needed); if the broker says
+    something is missing (a 404 closes that channel), ``create(channel)`` on a fresh one."""
+    channel = connection.channel()
+    try:
+        check(channel)
+        return
+    except connection.channel_errors:
+        pass  # 404: missing, and the broker closed that channel
+    finally:
+        with contextlib.suppress(*connection.channel_errors, *connection.connection_errors):
+            channel.close()
+    channel = connection.channel()
+    try:
+        create(channel)
     finally:
         channel.close()
+
+
+def serve_worker_metrics(settings: Settings, role: str, queue: str) -> None:
+    """/metrics, /healthz and /readyz on ``BOTWERK_METRICS_PORT`` for a Celery worker process
+    (the trainer, the scheduler): ready once Celery's worker consumes ``queue``."""
+    if not settings.metrics_port:
+        return
+    import threading
+
+    from celery.signals import worker_ready
+
+    from botwerk.infra import metrics
+
+    ready = threading.Event()
+    worker_ready.connect(lambda **_: ready.set(), weak=False)
+    metrics.serve(settings.metrics_port)  # a daemon thread: it ends with the process
+    metrics.HEALTH.role = role
+    metrics.watch(role, queue, lambda: [] if ready.is_set() else [f"not consuming {queue}"])

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import threading
 import time
 from typing import Any
 
@@ -24,12 +23,12 @@ import click
 from amqp.exceptions import AMQPError  # type: ignore[import-untyped, unused-ignore]
 from kombu.exceptions import OperationalError
 
-from botwerk.infra import metrics
 from botwerk.infra.commands import friendly, load_settings
 from botwerk.infra.rabbit import explain_refusal
 from botwerk.infra.settings import Settings, config_path
 from botwerk.infra.tls import explain as explain_tls
 from botwerk.schemas import BotwerkError
+from botwerk.workers.jobs.queues import serve_worker_metrics
 from botwerk.workers.jobs.schedules import listing, parse
 
 COLUMNS = ("name", "when", "next", "bot", "transport", "conversation", "says")
@@ -79,15 +78,7 @@ def scheduler(obj: dict[str, Any]) -> None:
 
 def _serve_metrics(settings: Settings, queue: str) -> None:
     """/metrics, /healthz and /readyz on BOTWERK_METRICS_PORT: ready once Celery's worker is."""
-    if not settings.metrics_port:
-        return
-    from celery.signals import worker_ready
-
-    ready = threading.Event()
-    worker_ready.connect(lambda **_: ready.set(), weak=False)
-    metrics.serve(settings.metrics_port)  # a daemon thread: it ends with the process
-    metrics.HEALTH.role = "scheduler"
-    metrics.watch("scheduler", queue, lambda: [] if ready.is_set() else [f"not consuming {queue}"])
+    serve_worker_metrics(settings, "scheduler", queue)
 
 
 def _reach(app: Any) -> None:
