@@ -69,6 +69,7 @@ class Core:
             kept_until_deadline=self._is_post_queue,
         )  # fmt: skip
         self._subscription: Subscription | None = None
+        self._post_prefix = self.names.post_queue("")  # "{ns}.post.": every post queue's
         self.poster = Poster(bus, settings)  # ctx.post: posts nobody asked for
         self.store, self._own_store = store, store is None
         self.reminders: Reminders | None = None  # ctx.post_later: made with the store at start
@@ -91,7 +92,7 @@ class Core:
     def _is_post_queue(self, reply_to: str) -> bool:
         """Whether ``reply_to`` is a transport's post queue: a scheduled prompt's answer waits
         there for its transport, within the prompt's deadline (its time to live)."""
-        return reply_to.startswith(self.names.post_queue(""))
+        return reply_to.startswith(self._post_prefix)
 
     @property
     def name(self) -> str:

@@ -44,7 +44,10 @@ def node_urls(url: str) -> list[str]:
 def node_name(url: str) -> str:
     """``host:port`` of a single-host URL, for logs (``[::1]:5672`` for IPv6)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
     default = 5671 if parts.scheme == "amqps" else 5672
-    return f"{host}:{parts.port or default}"
+    return host_port(parts.hostname or "", parts.port or default)
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port``, an IPv6 host in brackets (``[::1]:5672``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

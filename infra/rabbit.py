@@ -44,6 +44,7 @@ from botwerk.infra.amqp import (
     open_publisher,
     publish_alone,
 )
+from botwerk.infra.amqphosts import host_port
 from botwerk.infra.backoff import Backoff
 from botwerk.infra.bus import Handler, Outgoing, check_size
 from botwerk.infra.errors import (
@@ -313,6 +314,7 @@ class RabbitBus:
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[Any] = loop.create_future()
         lost: asyncio.Future[BaseException] = loop.create_future()
+        many = len(self._params) > 1  # one node: its errors read as they always did
 
         def on_open_error(conn: Any, exc: BaseException) -> None:
             if not opened.done():
@@ -325,7 +327,6 @@ class RabbitBus:
             if not lost.done():
                 lost.set_result(exc)
 
-        many = len(self._params) > 1  # one node: its errors read as they always did
         connection = CoalescingConnection(
             params,
             lambda c: opened.set_result(c),
@@ -529,8 +530,7 @@ def _named(item: Declarable, kind: type, name: str) -> bool:
 
 def _where(params: pika.URLParameters) -> str:
     """``host:port`` of one node (``[::1]:5672`` for IPv6), for logs and errors."""
-    host = f"[{params.host}]" if ":" in params.host else params.host
-    return f"{host}:{params.port}"
+    return host_port(params.host, params.port)
 
 
 def connect_order(nodes: Sequence[T], rng: random.Random) -> list[T]:
