@@ -176,6 +176,10 @@ class Subscription(Protocol):
         """Stop receiving; wait for the handlers in flight; never raises."""
 
 
+Move = Callable[[str], tuple[str, list[Declarable]]]
+"""What :meth:`Bus.movable` calls with a queue whose node is down: its new name, declarations."""
+
+
 class Bus(Protocol):
     kind: str
     """``rabbitmq`` or ``memory``."""
@@ -203,6 +207,13 @@ class Bus(Protocol):
         """``cap=False`` skips the body-size cap: for copies of messages already on the broker."""
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Subscription: ...
+
+    def movable(self, queue: str, move: Move) -> None:
+        """``queue`` lives on one node of a cluster and its owner can do without it: when it
+        cannot be declared because that node is down, ``move(queue)`` names the queue to use
+        instead and what to declare for it, and the bus takes those (docs/protocol.md, "On a
+        cluster"). A process's reply and events queues are movable; work queues are replicated.
+        """
 
     async def delete_queue(self, name: str) -> None: ...
 

@@ -46,7 +46,7 @@ from botwerk.infra.amqp import (
 )
 from botwerk.infra.amqphosts import host_port
 from botwerk.infra.backoff import Backoff
-from botwerk.infra.bus import Handler, Outgoing, check_size
+from botwerk.infra.bus import Handler, Move, Outgoing, check_size
 from botwerk.infra.errors import (
     BrokerUnreachable,
     BusError,
@@ -70,6 +70,7 @@ SETUP_HINT = (
     ": the namespace's exchanges and dead-letter queue are missing; create them once with "
     "`botwerk broker setup` (an administrator's credentials)"
 )
+NODE_HANDSHAKE_S = 5.0  # a cluster node that has not finished the handshake by then is skipped
 FIX = "start RabbitMQ with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`)"
 REFUSED_LOGIN = (
     "BOTWERK_AMQP_URL {url}: the broker refused this user name or password; check the user "
@@ -92,6 +93,14 @@ class BrokerRefused(BrokerUnreachable):
     """The broker answered and refused this client (login, virtual host, TLS): no retry helps."""
 
 
+class HomeNodeDown(BusError):
+    """A classic queue cannot be declared: the cluster node it lives on is down."""
+
+    def __init__(self, queue: str, why: str) -> None:
+        super().__init__(f"the queue {queue} is on a node that is down ({why})")
+        self.queue = queue
+
+
 class RabbitBus:
     """:class:`botwerk.infra.bus.Bus` over RabbitMQ."""
 
@@ -109,6 +118,7 @@ class RabbitBus:
         self.node = ""  # host:port of the node connected to, for logs and tests
         self._topology: dict[Declarable, None] = {}  # an ordered set: declared in this order
         self._consumers: set[Consumer] = set()
+        self._movable: dict[str, Move] = {}  # queue -> what names its replacement
         self._consumed = 0
         self._connection: Any = None
         self._publisher: Publisher | None = None
@@ -195,6 +205,7 @@ class RabbitBus:
         give_up = loop.time() + limit
         where = f"{exchange or 'default exchange'}/{routing_key}"
         alone = False  # once the broker closed the channel under it: it may be the cause
+        stale: Publisher | None = None  # the shared channel, when it nacked this message
         while True:
             await self._wait_ready(give_up - loop.time())
             try:  # not wait_for: on 3.11 it can swallow a cancel that comes with the outcome
@@ -203,9 +214,17 @@ class RabbitBus:
             except TimeoutError:
                 raise PublishFailed(f"no confirm for {message.message_id} in {limit:g}s") from None
             if outcome == "ack":
+                if stale is not None:  # nacked on the shared channel, taken alone: stale
+                    self._retire_publisher(stale)
                 return
             if outcome == "nack":
-                raise Rejected(f"{where}: broker nacked it")
+                if alone:
+                    raise Rejected(f"{where}: broker nacked it")
+                # Once more on a fresh channel: RabbitMQ 3.10's channel that first publishes to
+                # a quorum queue just after its leader's node died keeps that leader, and nacks
+                # every later publish to the queue (rabbitmq-server#9241, fixed in 3.11.x).
+                alone, stale = True, self._publisher
+                continue
             if outcome.startswith("returned"):
                 raise Unroutable(f"{where}: {outcome}")
             if outcome.startswith(CLOSED) and alone:
@@ -231,6 +250,17 @@ class RabbitBus:
             await asyncio.sleep(0.05)  # the connection is going: let the supervisor see it
             return LOST
 
+    def _retire_publisher(self, stale: Publisher) -> None:
+        """Close the shared publish channel if it is still ``stale``; the next publish opens
+        another. Publishes waiting on it for a confirm go again (a message may arrive twice,
+        never zero times)."""
+        if self._publisher is not stale:
+            return  # another publish replaced it already
+        publisher, self._publisher = self._publisher, None
+        if not publisher.channel.closed.done():
+            log.warning("the publish channel nacked what a fresh one took; replacing it")
+            publisher.channel.close()
+
     async def _live_publisher(self) -> Publisher:
         """The shared publish channel, reopened if the broker closed it (the connection stays)."""
         async with self._publisher_lock:
@@ -247,6 +277,9 @@ class RabbitBus:
         await self._wait_ready(self._settings.publish_timeout_s)
         await consumer.start(self._connection)
         return RabbitSubscription(self, consumer)
+
+    def movable(self, queue: str, move: Move) -> None:
+        self._movable[queue] = move
 
     async def _unsubscribe(self, consumer: Consumer) -> None:
         self._consumers.discard(consumer)
@@ -356,7 +389,33 @@ class RabbitBus:
 
         The shared part (exchanges, the dead-letter queue) is checked passively, which needs no
         permission, so a least-privilege role never needs the right to create or delete it.
+        A movable queue whose node is down is replaced by its owner's new one, and everything
+        is declared again (rare: a cluster node lost).
         """
+        while True:
+            try:
+                return await self._declare_once(items)
+            except HomeNodeDown as down:
+                if not self._move(down.queue):
+                    raise
+                items = list(self._topology)
+
+    def _move(self, queue: str) -> bool:
+        """Replace the movable ``queue`` (its node is down) in the topology and its consumers."""
+        move = self._movable.pop(queue, None)
+        if move is None:
+            return False
+        new, declarations = move(queue)
+        self._movable[new] = move
+        self._forget(lambda it: _named(it, Queue, queue) or getattr(it, "queue", None) == queue)
+        self._topology.update(dict.fromkeys(declarations))
+        for consumer in self._consumers:
+            if consumer.queue == queue:
+                consumer.queue = new
+        log.warning("the queue %s is on a cluster node that is down; %s replaces it", queue, new)
+        return True
+
+    async def _declare_once(self, items: list[Declarable]) -> None:
         shared = [item for item in items if is_shared(item)]
         own = [item for item in items if not is_shared(item)]
         if shared and not await self._exists(shared):
@@ -384,6 +443,8 @@ class RabbitBus:
                 try:
                     await declare_one(channel, item)
                 except BusError as exc:
+                    if isinstance(item, Queue) and "home node" in str(exc) and "404" in str(exc):
+                        raise HomeNodeDown(item.name, str(exc)) from None
                     if "ACCESS_REFUSED" in str(exc):
                         raise BusError(
                             f"the broker user of {self._settings.amqp_url_redacted} may not "
@@ -539,8 +600,17 @@ def connect_order(nodes: Sequence[T], rng: random.Random) -> list[T]:
 
 
 def _parameters(settings: Settings, identity: Identity) -> list[pika.URLParameters]:
-    """One pika parameter set per node of ``BOTWERK_AMQP_URL`` (one for a single broker)."""
-    return [_node_parameters(url, settings, identity) for url in settings.amqp_urls]
+    """One pika parameter set per node of ``BOTWERK_AMQP_URL`` (one for a single broker).
+
+    With several nodes, a node that takes the TCP connection but does not finish the AMQP
+    handshake within NODE_HANDSHAKE_S (frozen, overloaded, partitioned) is passed over for the
+    next; one broker keeps pika's own, longer, timeouts: there is no other node to try.
+    """
+    nodes = [_node_parameters(url, settings, identity) for url in settings.amqp_urls]
+    if len(nodes) > 1:
+        for params in nodes:
+            params.socket_timeout = params.stack_timeout = NODE_HANDSHAKE_S
+    return nodes
 
 
 def _node_parameters(url: str, settings: Settings, identity: Identity) -> pika.URLParameters:

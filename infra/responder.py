@@ -43,7 +43,7 @@ from botwerk.infra.bus import (
     now_ms,
 )
 from botwerk.infra.consumer import typed_handler
-from botwerk.infra.errors import DeadLetter, TooLarge
+from botwerk.infra.errors import DeadLetter, Rejected, TooLarge
 from botwerk.infra.topology import Names
 from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, Error
 from botwerk.schemas.messages import MAX_DEADLINE_MS
@@ -138,11 +138,24 @@ class Responder(Generic[Req, Rep]):
         return reply_to
 
     async def reply(self, delivery: Delivery, reply_to: str, reply: Rep) -> None:
-        """Publish ``reply`` to ``reply_to``, or the too-large fallback if it is over the cap."""
+        """Publish ``reply`` to ``reply_to``, or the too-large fallback if it is over the cap.
+
+        A caller's reply queue has no length limit, so a broker that refuses a reply to one
+        says the queue's cluster node is down: the caller, if alive, moved to a new queue and
+        asked again, so this request is dead-lettered with that reason (a post queue that
+        refuses is full: the error goes up as before).
+        """
         try:
             await self.bus.publish(
                 self.names.replies, reply_to, self._outgoing(delivery, reply_to, reply)
             )
+        except Rejected:
+            if self._kept_until_deadline(reply_to):
+                raise
+            raise DeadLetter(
+                f"the broker refused the reply to {reply_to} (its node is down)",
+                "reply_unreachable",
+            ) from None
         except TooLarge as exc:
             fallback = self._outgoing(delivery, reply_to, self._too_large(reply, exc))
             await self.bus.publish(self.names.replies, reply_to, fallback)

@@ -54,7 +54,7 @@ from botwerk.infra.errors import (
 )
 from botwerk.infra.logs import TRACE
 from botwerk.infra.settings import NO_WORKER_GRACE_S
-from botwerk.infra.topology import Names, for_replies
+from botwerk.infra.topology import Declarable, Names, for_replies
 from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, Error, InferReply, InferRequest, Reply
 
 log = logging.getLogger("botwerk.rpc")
@@ -91,6 +91,10 @@ class Inbox:
     returning acks the reply, raising :class:`DeadLetter` dead-letters it. :class:`Replies`
     matches replies to the calls that wait for them; a transport's gateway takes every reply
     it gets to its user (``transports/base.py``).
+
+    On a cluster the queue lives on one node. When that node is down the inbox moves to a new
+    queue (``...-moved1``, ``-moved2``, ...): ``queue`` names the current one, and
+    ``on_moved`` is called so that whoever waits for replies sent to the old one asks again.
     """
 
     def __init__(
@@ -101,15 +105,20 @@ class Inbox:
         handle: Callable[[Envelope, Delivery], Awaitable[None]],
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        on_moved: Callable[[], None] = lambda: None,
     ) -> None:
         self.bus = bus
         self.names = names
         self.queue = queue
         self.max_bytes = max_bytes
+        self.on_moved = on_moved
+        self._first = queue
+        self._moves = 0
         self._handle = handle
         self._subscription: Any = None
 
     async def start(self, prefetch: int = 256) -> None:
+        self.bus.movable(self.queue, self._move)
         await self.bus.declare(for_replies(self.names, self.queue))
         handler = typed_handler(
             self.bus, self.names, REPLY_TYPES, self._handle, max_bytes=self.max_bytes
@@ -119,6 +128,16 @@ class Inbox:
     async def stop(self) -> None:
         if self._subscription is not None:
             await self._subscription.cancel()
+
+    def _move(self, old: str) -> tuple[str, list[Declarable]]:
+        self._moves += 1
+        self.queue = f"{self._first}-moved{self._moves}"
+        self.on_moved()
+        return self.queue, for_replies(self.names, self.queue)
+
+
+class ReplyQueueMoved(Exception):
+    """The reply queue a call named was lost with its node: the call asks again."""
 
 
 class Replies(Inbox):
@@ -130,7 +149,9 @@ class Replies(Inbox):
     def __init__(
         self, bus: Bus, names: Names, queue: str, *, max_bytes: int = DEFAULT_MAX_BYTES
     ) -> None:
-        super().__init__(bus, names, queue, self._on_reply, max_bytes=max_bytes)
+        super().__init__(
+            bus, names, queue, self._on_reply, max_bytes=max_bytes, on_moved=self._ask_again
+        )
         self._waiting: dict[str, asyncio.Future[Envelope]] = {}
 
     def expect(self, correlation_id: str) -> asyncio.Future[Envelope]:
@@ -140,6 +161,13 @@ class Replies(Inbox):
 
     def forget(self, correlation_id: str) -> None:
         self._waiting.pop(correlation_id, None)
+
+    def _ask_again(self) -> None:
+        """Every call waiting now named the lost queue: each one asks again (:class:`Rpc`)."""
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ReplyQueueMoved())
+        self._waiting.clear()
 
     async def _on_reply(self, reply: Envelope, delivery: Delivery) -> None:
         correlation_id = delivery.message.correlation_id or ""
@@ -243,21 +271,23 @@ class Rpc:
         remaining_ms = deadline_ms - now_ms()
         if remaining_ms <= 0:
             raise DeadlineExceeded(f"the deadline passed before {key!r} was asked", key)
-        message = Outgoing.of(
-            request,
-            message_id=new_id(),
-            reply_to=self.replies.queue,
-            trace=TRACE.get(),
-            deadline_ms=deadline_ms,
-            expiration_ms=remaining_ms,
-        )
-        answer = self.replies.expect(message.message_id)
+        message_id = new_id()
         try:
-            await self.bus.publish(
-                exchange, key, message, mandatory=True, timeout=remaining_ms / 1000
-            )
-            async with asyncio.timeout(max(deadline_ms - now_ms(), 0) / 1000):
-                reply = await answer  # one timer, not wait_for's task and callbacks (issue 16)
+            while True:  # more than once only when the reply queue moved (a node lost)
+                message = Outgoing.of(
+                    request,
+                    message_id=message_id,
+                    reply_to=self.replies.queue,
+                    trace=TRACE.get(),
+                    deadline_ms=deadline_ms,
+                    expiration_ms=max(deadline_ms - now_ms(), 1),
+                )
+                answer = self.replies.expect(message_id)
+                try:
+                    reply = await self._send(exchange, key, message, answer, deadline_ms)
+                    break
+                except ReplyQueueMoved:
+                    log.info("reply queue moved; %s asks %r again", message_id, key)
         except Unroutable:
             raise _no_worker(key) from None
         except Rejected:
@@ -269,7 +299,7 @@ class Rpc:
             late = f"{key!r} did not answer within {remaining_ms} ms"
             raise DeadlineExceeded(late, key) from None
         finally:
-            self.replies.forget(message.message_id)
+            self.replies.forget(message_id)
         if exchange == self.names.infer:  # a worker answered, if only with an error: it is up
             self.presence.saw(self.names.infer_queue(key))
         if isinstance(reply, Error):
@@ -277,6 +307,15 @@ class Rpc:
                 reply.code, reply.message, reply.detail, target=key, learning=reply.learning
             )
         return reply
+
+    async def _send(
+        self, exchange: str, key: str, message: Outgoing, answer: asyncio.Future[Envelope],
+        deadline_ms: int,
+    ) -> Envelope:  # fmt: skip
+        timeout = max(deadline_ms - now_ms(), 0) / 1000
+        await self.bus.publish(exchange, key, message, mandatory=True, timeout=timeout)
+        async with asyncio.timeout(max(deadline_ms - now_ms(), 0) / 1000):
+            return await answer  # one timer, not wait_for's task and callbacks (issue 16)
 
 
 def _no_worker(model: str) -> RemoteError:

@@ -104,10 +104,12 @@ class Gateway:
         self.names = topology.Names(settings.namespace)
         queue = self.names.reply_queue("transport", f"{transport.name}-{settings.instance}")
         self.replies = Inbox(
-            bus, self.names, queue, self._on_reply, max_bytes=settings.max_message_bytes
-        )
+            bus, self.names, queue, self._on_reply, max_bytes=settings.max_message_bytes,
+            on_moved=self._ask_again,
+        )  # fmt: skip
         """The gateway's own reply inbox: every reply on it is for one of its users."""
         self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._asked: dict[str, tuple[Inbound, int]] = {}  # message id -> (inbound, deadline ms)
         self._sent: dict[str, tuple[float, str]] = {}  # message id -> (perf_counter, bot)
         self._answered = SeenIds()
         self._timed_out = SeenIds()
@@ -121,7 +123,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats: Counter[str] = Counter()
         """published, delivered, duplicate_events, duplicate_replies, posted, duplicate_posts,
-        expired_posts, failed_posts, and each failure code"""
+        expired_posts, failed_posts, asked_again, and each failure code"""
 
     async def start(self) -> None:
         limits = topology.limits_of(self.settings)
@@ -186,18 +188,10 @@ class Gateway:
         )
         self._idle.clear()
         self._sent[message_id] = (time.perf_counter(), inbound.bot)
+        self._asked[message_id] = (inbound, deadline)
         metrics.in_flight_add(_labels(inbound.bot), 1)
-        message = Outgoing.of(
-            inbound, message_id=message_id, reply_to=self.replies.queue,
-            trace=message_id[:16], deadline_ms=deadline,
-        )  # fmt: skip
-        key = topology.Names.inbound_key(inbound.bot, self.transport.name)
         try:
-            await self.bus.publish(
-                self.names.inbound, key, message, mandatory=True,
-                timeout=self.settings.deadline_ms / 1000,
-            )  # fmt: skip
-            log.info("message %s published to %s", message_id, key)
+            await self._send(inbound, message_id, deadline)
             self.stats["published"] += 1
         except Unroutable:
             await self._fail(message_id, inbound, "no_worker", messages.NO_CORE)
@@ -208,6 +202,36 @@ class Gateway:
         except PublishFailed as exc:
             log.warning("could not publish %s: %s", message_id, exc)
             await self._fail(message_id, inbound, "timeout", messages.UNREACHABLE, "refused")
+
+    async def _send(self, inbound: Inbound, message_id: str, deadline: int) -> None:
+        message = Outgoing.of(
+            inbound, message_id=message_id, reply_to=self.replies.queue,
+            trace=message_id[:16], deadline_ms=deadline,
+        )  # fmt: skip
+        key = topology.Names.inbound_key(inbound.bot, self.transport.name)
+        await self.bus.publish(
+            self.names.inbound, key, message, mandatory=True,
+            timeout=max(deadline - now_ms(), 1) / 1000,
+        )  # fmt: skip
+        log.info("message %s published to %s", message_id, key)
+
+    def _ask_again(self) -> None:
+        """The reply queue moved (its cluster node is down): every message still waiting for
+        its reply is sent again naming the new queue. A core may answer both copies; the user
+        sees one (``_answered``), or "took too long" at the first copy's deadline."""
+        for message_id, (inbound, deadline) in self._asked.items():
+            task = asyncio.get_running_loop().create_task(
+                self._send_again(inbound, message_id, deadline)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send_again(self, inbound: Inbound, message_id: str, deadline: int) -> None:
+        try:
+            await self._send(inbound, message_id, deadline)
+            self.stats["asked_again"] += 1
+        except Exception as exc:  # its timer still runs: the user hears "took too long"
+            log.warning("could not send %s again: %s", message_id, exc)
 
     async def _on_reply(self, reply: Envelope, delivery: Delivery) -> None:
         if not isinstance(reply, Reply):
@@ -294,6 +318,7 @@ class Gateway:
     def _settle(self, message_id: str) -> float | None:
         """Mark ``message_id`` answered; when it was published (``perf_counter``), if it was."""
         self._answered.add(message_id)
+        self._asked.pop(message_id, None)
         if timer := self._pending.pop(message_id, None):
             timer.cancel()
         if not self._pending:

@@ -168,19 +168,32 @@ class Follower:
         self._catching_up: asyncio.Task[None] | None = None
         self._switching = asyncio.Lock()  # events and the catch-up switch one at a time
         self._events = 0  # events handled so far: newer news than a catch-up read before them
+        served: Any = model  # narrowed to Followable above, which names no model
+        self.queue = f"{self.names.events}.worker.{served.name}-{settings.instance}"
+        self._moves = 0
 
-    @property
-    def queue(self) -> str:
-        return f"{self.names.events}.worker.{self.model.name}-{self.settings.instance}"
-
-    async def start(self) -> None:
+    def _declarations(self) -> list[topology.Declarable]:
         queue = self.queue
-        await self.bus.declare([
+        return [
             *topology.base(self.names, topology.limits_of(self.settings)),
             topology.Queue(queue, {"x-expires": EVENTS_QUEUE_EXPIRES_MS}),
             topology.Binding(queue, self.names.events, f"model.published.{self.follows}"),
             topology.Binding(queue, self.names.events, f"model.promoted.{self.follows}"),
-        ])  # fmt: skip
+        ]
+
+    def _move(self, old: str) -> tuple[str, list[topology.Declarable]]:
+        """The events queue's cluster node is down: a new queue, and a catch-up with the store
+        for what was announced meanwhile (events sent to the lost queue are missed)."""
+        self._moves += 1
+        self.queue = f"{old.partition('-moved')[0]}-moved{self._moves}"
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.get_running_loop().create_task(self._catch_up())
+        return self.queue, self._declarations()
+
+    async def start(self) -> None:
+        queue = self.queue
+        self.bus.movable(queue, self._move)
+        await self.bus.declare(self._declarations())
         events = (ModelPublished, ModelPromoted)
         handler = typed_handler(self.bus, self.names, events, self._on_event)
         self._subscription = await self.bus.consume(queue, handler, prefetch=1)  # one at a time
