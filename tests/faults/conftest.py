@@ -1,12 +1,16 @@
-"""Fixtures of the fault suite (the node, ledger and sabotages come from the botwerk plugin)."""
+"""Fixtures of the fault suite (the node, ledger and sabotages come from the botwerk plugin),
+and the three-node cluster of the cluster rows (tests/faults/test_cluster.py)."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
+from tests.support.cluster import ThrowawayCluster
 from tests.support.faults import FaultMesh
+from tests.support.plugin import _need_rabbitmq_server
 
 _meshes = itertools.count()
 
@@ -20,5 +24,37 @@ def make_mesh(fault_node, settings, tmp_path):
         work_dir = tmp_path / f"mesh{next(_meshes)}"
         work_dir.mkdir()
         return FaultMesh(fault_node, patient, work_dir, url=url, env=env)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def _cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayCluster]:
+    _need_rabbitmq_server()
+    cluster = ThrowawayCluster(tmp_path_factory.mktemp("rabbitmq-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def fault_cluster(_cluster_session: ThrowawayCluster) -> Iterator[ThrowawayCluster]:
+    """Three throwaway nodes in one cluster, every one running, unfrozen and without an alarm
+    before and after the test."""
+    _cluster_session.heal()
+    yield _cluster_session
+    _cluster_session.heal()
+
+
+@pytest.fixture
+def make_cluster_mesh(fault_cluster, settings, tmp_path):
+    """``make_cluster_mesh(deadline_ms=...)``: a FaultMesh whose roles and transport connect to
+    ``fault_cluster`` through its many-host URL; use with ``async with``."""
+
+    def make(*, deadline_ms: int = 30_000) -> FaultMesh:
+        patient = settings.model_copy(update={"deadline_ms": deadline_ms})
+        work_dir = tmp_path / f"mesh{next(_meshes)}"
+        work_dir.mkdir()
+        return FaultMesh(fault_cluster, patient, work_dir)
 
     return make

@@ -48,6 +48,10 @@ class NodeConfig:
     management: bool = False
     tls: Pki | None = None  # a TLS listener on ``ThrowawayBroker.tls_port`` with these files
     require_client_cert: bool = False  # TLS clients must show a certificate of ``tls.ca``
+    # Seconds until a silent peer node counts as down (Erlang's own default: 60): a cluster's
+    # nodes notice a frozen one within 0.75-1.25 times this. None: the default.
+    net_ticktime_s: int | None = None
+    conf: str = ""  # more rabbitmq.conf lines (a cluster's partition handling, say)
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class ThrowawayBroker:
         self.management_port = free_port() if config.management else None
         self.tls_port = free_port() if config.tls else None
         self.ready_at = 0.0
+        self.paused = False
         self._server: subprocess.Popen[bytes] | None = None
         self._write_files()
 
@@ -199,9 +204,11 @@ class ThrowawayBroker:
 
     def pause(self) -> None:
         os.kill(self.pid(), signal.SIGSTOP)
+        self.paused = True
 
     def resume(self) -> None:
         os.kill(self.pid(), signal.SIGCONT)
+        self.paused = False
 
     def memory_alarm(self, on: bool) -> None:
         """Raise (watermark 0) or clear the memory alarm: publishers block while it is raised."""
@@ -210,13 +217,14 @@ class ThrowawayBroker:
     def close_all_connections(self, why: str = "fault test") -> None:
         self.ctl("close_all_connections", why)
 
-    def ctl(self, *args: str, check: bool = True) -> str:
+    def ctl(self, *args: str, check: bool = True, tool: str = "rabbitmqctl") -> str:
+        """``rabbitmqctl ARGS`` on this node (or another CLI ``tool``: ``rabbitmq-queues``)."""
         result = subprocess.run(
-            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.name, *args],
+            [str(RABBITMQ_BIN / tool), "-n", self.name, *args],
             env=self.env, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         if check and result.returncode != 0:
-            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {result.stderr or result.stdout}")
+            raise RuntimeError(f"{tool} {' '.join(args)}: {result.stderr or result.stdout}")
         return result.stdout
 
     @property
@@ -263,13 +271,17 @@ class ThrowawayBroker:
                 else ""
             )
             + self._tls_conf()
+            + config.conf
         )
         rabbit = f"{{channel_tick_interval, {config.channel_tick_ms}}}"
         if self.management_port is not None:
             # Quorum queues report their counts every second, not every 5: the API and the
             # dashboard show a new consumer ~3 s after it came rather than ~8 (measured).
             rabbit += ", {quorum_tick_interval, 1000}"
-        (self.root / "advanced.config").write_text(f"[{{rabbit, [{rabbit}]}}].\n")
+        kernel = f", {{kernel, [{{net_ticktime, {config.net_ticktime_s}}}]}}" * bool(
+            config.net_ticktime_s
+        )
+        (self.root / "advanced.config").write_text(f"[{{rabbit, [{rabbit}]}}{kernel}].\n")
         plugins = "rabbitmq_management" if self.management_port else ""
         (self.root / "enabled_plugins").write_text(f"[{plugins}].\n")
         (self.root / "rabbitmq-env.conf").write_text("")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -33,10 +34,12 @@ from botwerk.schemas import Reply
 from botwerk.testing.chat import ChatClient
 
 from .broker import ThrowawayBroker
+from .cluster import ThrowawayCluster
 from .ledger import Ledger, Verdict
 from .processes import Processes
 from .waiting import collect
 
+CONNECTED_TO = re.compile(r"connected to amqp.*\(node ([^)]+)\)")
 WORKER = ("worker", "tests.support.models:LedgerEcho", "--name", "echo")
 CORE = ("core", "demo")
 
@@ -50,7 +53,7 @@ class FaultMesh:
     }
 
     def __init__(
-        self, node: ThrowawayBroker, settings: Settings, work_dir: Path, *,
+        self, node: ThrowawayBroker | ThrowawayCluster, settings: Settings, work_dir: Path, *,
         url: str | None = None, env: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.node = node
@@ -147,9 +150,13 @@ class FaultMesh:
             await self.drain()
         return self.ledger.check(self.dead, self.chat)
 
-    async def load(self, requests: int, rate: float = 400, inflight: int = 64) -> list[Reply]:
+    async def load(
+        self, requests: int, rate: float = 400, inflight: int = 64,
+        until: asyncio.Event | None = None,
+    ) -> list[Reply]:  # fmt: skip
         """``requests`` ledger questions at ``rate`` per second from independent users, at most
-        ``inflight`` waiting at once; each user's publish and wait is their own."""
+        ``inflight`` waiting at once; each user's publish and wait is their own. ``until``: stop
+        asking once it is set, however many were asked."""
         slots = asyncio.Semaphore(inflight)
 
         async def one() -> Reply:
@@ -161,6 +168,8 @@ class FaultMesh:
         users = []
         started = time.monotonic()
         for i in range(requests):
+            if until is not None and until.is_set():
+                break
             await slots.acquire()
             if (ahead := started + i / rate - time.monotonic()) > 0:
                 await asyncio.sleep(ahead)
@@ -176,6 +185,14 @@ class FaultMesh:
                 await asyncio.to_thread(self.restart, role, False)
             await asyncio.sleep(0.1)
         return restarts
+
+    def node_of(self, role: str) -> str:
+        """``host:port`` of the node ``role`` connected to last, as its log says."""
+        proc = self.roles[role][0]
+        for line in reversed(Processes.log_of(proc).splitlines()):
+            if match := CONNECTED_TO.search(line):
+                return match.group(1)
+        raise LookupError(f"{role} has not connected yet")
 
     def log_times(self, proc: subprocess.Popen[str], needle: str) -> list[float]:
         """Epoch seconds of ``proc``'s JSON log lines whose message contains ``needle``."""

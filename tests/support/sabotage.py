@@ -72,6 +72,12 @@ def transient(patch: Patch) -> None:
 
 
 @sabotage
+def unreplicated(patch: Patch) -> None:
+    """Work queues as classic durable queues: on a cluster, one node holds each, no replica."""
+    patch(topology, "work_queue", lambda name, dlx, limits: topology.Queue(name, {}))
+
+
+@sabotage
 def inline_compute(patch: Patch) -> None:
     """Run the model on the event loop, blocking heartbeats while it computes."""
     from botwerk.workers.batching import Batched, Batcher

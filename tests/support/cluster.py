@@ -1,0 +1,153 @@
+"""Three throwaway RabbitMQ nodes joined into one cluster, on this machine, for the cluster rows.
+
+In a fault test::
+
+    cluster = ThrowawayCluster(tmp_path)
+    cluster.start()                      # boots three nodes, joins two to the first
+    cluster.url                          # amqp://guest:guest@127.0.0.1:P1,127.0.0.1:P2,.../
+    node = cluster.leader("bw.core.demo")    # the node leading a quorum queue
+    node.kill(); node.start()            # a node of the cluster, as ThrowawayBroker does
+    cluster.wait_running(3)              # until all three count each other as running
+
+Each node is a :class:`ThrowawayBroker` (own name, ports, data folder, config) sharing one
+Erlang cookie; the second and third join the first with ``rabbitmqctl join_cluster``, as an
+operator would. The nodes handle partitions with ``autoheal``, as ``infra/rabbitmq/cluster.conf``
+(which says why), and run a short ``net_ticktime``, so a frozen node is noticed in seconds, not
+a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+from .broker import NodeConfig, ThrowawayBroker
+
+NET_TICKTIME_S = 4  # a silent node is down after 3-5 s (Erlang's default: 60, so 45-75 s)
+CLUSTER_CONF = "cluster_partition_handling = autoheal\n"
+DISK_FREE_LIMIT = "50MB"  # RabbitMQ's default; a test raises it past the free space for an alarm
+
+
+class ThrowawayCluster:
+    """``size`` throwaway nodes in one cluster; ``nodes[0]`` is the one the others joined."""
+
+    def __init__(self, root: Path, size: int = 3) -> None:
+        config = NodeConfig(net_ticktime_s=NET_TICKTIME_S, conf=CLUSTER_CONF)
+        self.nodes = [ThrowawayBroker(root / f"node{i}", config) for i in range(size)]
+        cookie = secrets.token_hex(16).upper()
+        for node in self.nodes:
+            path = node.root / ".erlang.cookie"
+            path.chmod(0o600)
+            path.write_text(cookie)
+            path.chmod(0o400)
+
+    @property
+    def url(self) -> str:
+        """One URL naming every node, in ``BOTWERK_AMQP_URL``'s cluster form."""
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        return f"amqp://guest:guest@{hosts}/"
+
+    def start(self) -> float:
+        """Boot every node at once, join the others to the first; the seconds it took."""
+        started = time.monotonic()
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            list(pool.map(ThrowawayBroker.start, self.nodes))
+        first = self.nodes[0]
+        for node in self.nodes[1:]:
+            node.ctl("stop_app")
+            node.ctl("join_cluster", first.name)
+            node.ctl("start_app")
+        self.wait_running(len(self.nodes))
+        return time.monotonic() - started
+
+    def running_nodes(self, via: ThrowawayBroker | None = None) -> list[str]:
+        """The node names ``via`` (default: the first running node) counts as running."""
+        asked = via or self.up[0]
+        status = json.loads(asked.ctl("cluster_status", "--formatter", "json"))
+        return sorted(status["running_nodes"])
+
+    def wait_running(self, count: int, timeout: float = 60.0) -> None:
+        """Until every running node counts ``count`` running nodes, itself included."""
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                seen = [len(self.running_nodes(n)) for n in self.up]
+            except RuntimeError:  # a node still starting its app
+                seen = []
+            if seen and all(n == count for n in seen):
+                return
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"the cluster did not reach {count} running nodes: {seen}")
+            time.sleep(0.5)
+
+    @property
+    def up(self) -> list[ThrowawayBroker]:
+        """The nodes running and not frozen: those ``rabbitmqctl`` can ask."""
+        return [node for node in self.nodes if node.running and not node.paused]
+
+    def ctl(self, *args: str, check: bool = True) -> str:
+        """``rabbitmqctl`` on the first node that is up (cluster-wide commands answer alike)."""
+        return self.up[0].ctl(*args, check=check)
+
+    def node_at(self, host_port: str) -> ThrowawayBroker:
+        """The node listening on ``host:port`` (as a role's log names it)."""
+        return next(node for node in self.nodes if host_port.endswith(f":{node.port}"))
+
+    def node_named(self, name: str) -> ThrowawayBroker:
+        return next(node for node in self.nodes if node.name == name)
+
+    def leader(self, queue: str, via: ThrowawayBroker | None = None) -> ThrowawayBroker:
+        """The node that leads the quorum queue ``queue`` now."""
+        asked = via or self.up[0]
+        rows = asked.ctl("-q", "--no-table-headers", "list_queues", "name", "leader")
+        for line in rows.splitlines():
+            name, _, leader = line.strip().partition("\t")
+            if name == queue:
+                return self.node_named(leader.strip())
+        raise LookupError(f"no queue {queue!r} in the cluster")
+
+    def elected_at(self, queue: str, after: float) -> float | None:
+        """Epoch seconds at which a node's log first says it became leader of the quorum queue
+        ``queue`` after ``after`` (epoch seconds); None if none did."""
+        needle = f"queue '{queue}' in vhost"
+        times = []
+        for node in self.nodes:
+            for log in (node.root / "log").glob("*.log"):
+                for line in log.read_text(errors="replace").splitlines():
+                    if needle in line and "-> leader in term" in line:
+                        at = datetime.fromisoformat(line.split(" [", 1)[0]).timestamp()
+                        if at > after:
+                            times.append(at)
+        return min(times) if times else None
+
+    def members(self, queue: str) -> list[str]:
+        """The nodes holding a replica of the quorum queue ``queue``."""
+        asked = self.up[0]
+        rows = asked.ctl("-q", "--no-table-headers", "--formatter", "json", "list_queues",
+                         "name", "members")  # fmt: skip
+        for row in json.loads(rows):
+            if row["name"] == queue:
+                return sorted(row["members"])
+        raise LookupError(f"no queue {queue!r} in the cluster")
+
+    def heal(self) -> None:
+        """Every node running, unfrozen, without a disk alarm; all three in the cluster."""
+        for node in self.nodes:
+            if node.running and node.paused:
+                node.resume()
+            elif not node.running:
+                node.start()
+        self.wait_running(len(self.nodes))
+        for node in self.nodes:
+            node.ctl("set_disk_free_limit", DISK_FREE_LIMIT)
+
+    def stop(self) -> None:
+        """SIGKILL every node still running (nothing of a throwaway cluster is kept)."""
+        for node in self.nodes:
+            if node.running:
+                node.resume()
+                node.kill()
