@@ -53,6 +53,7 @@ faults: $(VENV)/.installed       ## the fault-injection suite alone, then its fi
 bench: $(VENV)/.installed        ## every benchmark, each against its baseline in the same run
 	$(BIN)/python bench/echo_roundtrip.py
 	$(BIN)/python bench/metrics_overhead.py
+	$(BIN)/python bench/broker_cost.py
 	$(BIN)/python bench/charrnn_generation.py
 	$(BIN)/python bench/word2vec_queries.py
 	$(BIN)/python bench/word2vec_analogies.py
