@@ -143,6 +143,17 @@ def test_the_rabbitmq_cluster_has_three_nodes_its_plugins_and_a_disk_each():
     assert spec["resources"]["requests"] and spec["resources"]["limits"]
 
 
+def test_the_operators_nodes_handle_partitions_as_the_compose_nodes_and_the_harness_do():
+    """One choice (autoheal, infra/rabbitmq/cluster.conf says why) for every cluster Botwerk
+    ships or tests: the operator's default would be pause_minority."""
+    from tests.support.cluster import CLUSTER_CONF
+
+    ours = "cluster_partition_handling = autoheal"
+    assert ours in CLUSTER["spec"]["rabbitmq"]["additionalConfig"].splitlines()
+    assert ours in (ROOT / "infra/rabbitmq/cluster.conf").read_text().splitlines()
+    assert CLUSTER_CONF.strip() == ours
+
+
 COMPOSE_ONLY = {"BOTWERK_AMQP_URL", "BOTWERK_MANAGEMENT_URL"}  # the broker's address differs
 OURS_ONLY = {"BOTWERK_DEVICE"}  # a GPU worker that asked for one: cuda, never a silent CPU
 
