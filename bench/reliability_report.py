@@ -82,17 +82,17 @@ CLUSTER_ROWS: list[tuple[str, str, str]] = [
     ),
     (
         "cluster_freeze",
-        "freeze (SIGSTOP) that node 20 s under 50 req/s, then resume",
+        "freeze (SIGSTOP) that node 15 s under 50 req/s, then resume",
         "",
     ),
     (
         "cluster_rolling_restart",
         "rolling restart of all three nodes under 50 req/s",
-        "transient queues, no confirms",
+        "",
     ),
     (
         "cluster_disk_alarm",
-        "a disk alarm on one node for 15 s under 50 req/s",
+        "a disk alarm on one node for 10 s under 50 req/s",
         "no confirms, give up when blocked",
     ),
 ]
@@ -100,7 +100,7 @@ CLUSTER_ROWS: list[tuple[str, str, str]] = [
 
 def cluster_measured(key: str, row: dict[str, Any]) -> str:
     get = row.get
-    ledger = f"{get('sent')} sent, {get('answered')} answered, lost {get('lost')}, unserved {get('unserved')}, duplicates {get('duplicates')}, computed twice {get('duplicate_work')}"
+    ledger = f"{get('sent')} sent, {get('answered')} answered ({fmt(get('errors')) or 'no errors'}), lost {get('lost')}, unserved {get('unserved')}, duplicates {get('duplicates')}, computed twice {get('duplicate_work')}"
     service = (
         f"longest gap without answers {get('gap_s')} s; reconnected {fmt(get('reconnected_s'))}"
     )
@@ -118,6 +118,8 @@ def cluster_measured(key: str, row: dict[str, Any]) -> str:
 def cluster_negative(key: str, row: dict[str, Any]) -> str:
     if key == "cluster_freeze":  # measured, and explained under the table
         return "none that loses: transient queues on the frozen node lost nothing (below)"
+    if key == "cluster_rolling_restart":  # measured once, not kept in the suite (below)
+        return "transient queues, no confirms: lost 38 (one run, not in the suite: below)"
     lost = row.get("negative_lost")
     return "-" if lost is None else f"lost {lost}"
 
