@@ -4,6 +4,7 @@ models learn."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -21,7 +22,14 @@ from tests.support.waiting import eventually
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(300)]  # 1st: trains
 
 
-def start(processes, amqp_url, settings, model_store, *roles):
+async def start(processes, amqp_url, settings, model_store, *roles):
+    """Start ``roles`` and wait until each consumes, off the event loop: the test's bus is
+    connected meanwhile and must answer the broker's heartbeats (a blocking wait of over
+    10 s under CI's load made the broker drop it)."""
+    await asyncio.to_thread(_start, processes, amqp_url, settings, model_store, *roles)
+
+
+def _start(processes, amqp_url, settings, model_store, *roles):
     processes.env["BOTWERK_MODELS"] = model_store
     names = topology.Names(settings.namespace)
     for kind, name in roles:
@@ -33,7 +41,9 @@ def start(processes, amqp_url, settings, model_store, *roles):
 async def test_billybard_continues_what_you_write(
     processes, amqp_url, settings, rabbit_bus, model_store
 ):
-    start(processes, amqp_url, settings, model_store, ("worker", "charrnn"), ("core", "billybard"))
+    await start(
+        processes, amqp_url, settings, model_store, ("worker", "charrnn"), ("core", "billybard")
+    )
     async with ChatClient(rabbit_bus, settings, bot="billybard") as chat:
         reply = await chat.ask("The police said")
         assert reply.error is None, reply.text
@@ -50,7 +60,9 @@ async def test_billybard_continues_what_you_write(
 async def test_annalogue_answers_word_questions(
     processes, amqp_url, settings, rabbit_bus, model_store
 ):
-    start(processes, amqp_url, settings, model_store, ("worker", "word2vec"), ("core", "annalogue"))
+    await start(
+        processes, amqp_url, settings, model_store, ("worker", "word2vec"), ("core", "annalogue")
+    )
     async with ChatClient(rabbit_bus, settings, bot="annalogue") as chat:
         similar = await chat.ask("police")
         assert similar.error is None and re.search(r"\d+%", similar.text), similar.text
@@ -67,7 +79,9 @@ async def test_annalogue_answers_word_questions(
 async def test_moviebot_chats_through_the_chat_worker(
     processes, amqp_url, settings, rabbit_bus, model_store
 ):
-    start(processes, amqp_url, settings, model_store, ("worker", "chat"), ("core", "moviebot"))
+    await start(
+        processes, amqp_url, settings, model_store, ("worker", "chat"), ("core", "moviebot")
+    )
     async with ChatClient(rabbit_bus, settings, bot="moviebot") as chat:
         hello = await chat.ask("How are you doing?")
         assert hello.error is None and hello.text == "I'm doing well, how about you?", hello.text
@@ -84,7 +98,7 @@ async def test_moviebot_chats_through_the_chat_worker(
 async def test_a_missing_model_or_worker_is_a_clear_sentence(
     processes, amqp_url, settings, rabbit_bus, model_store
 ):
-    start(processes, amqp_url, settings, model_store, ("core", "annalogue"))
+    await start(processes, amqp_url, settings, model_store, ("core", "annalogue"))
     async with ChatClient(rabbit_bus, settings, bot="annalogue") as chat:
         reply = await chat.ask("king - man + woman")
     assert reply.error == "no_worker"
