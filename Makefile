@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint doctest unit faults bench compare clean
+.PHONY: run test lint doctest unit cluster faults bench compare clean
 
 # Docstring examples run as tests (`make doctest`), every module of the package; the others
 # are prose. tests/test_doctests.py fails on a `>>>` anywhere this does not run.
@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.run                ## the whole mesh in one process: type, and the demo bot answers
 	$(BIN)/botwerk up
 
-test: lint doctest unit          ## everything CI runs
+test: lint doctest unit cluster  ## everything CI runs
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -44,7 +44,12 @@ doctest: $(VENV)/.installed      ## the `>>>` examples in docstrings (seconds)
 # Two workers: the fault suite (mostly waiting on its throwaway brokers) runs on one while the
 # rest runs on the other (tests/conftest.py groups them); `$(BIN)/pytest` alone runs in order.
 unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not cluster"
+
+# The cluster rows on their own, after the rest: three nodes and their mesh alone on the machine
+# (about 6 minutes), not beside the single-node fault rows, whose timings they would disturb.
+cluster: $(VENV)/.installed      ## the three-node cluster rows of the fault suite (tests/faults/test_cluster.py)
+	$(BIN)/pytest -m cluster tests/faults/test_cluster.py
 
 faults: $(VENV)/.installed       ## the fault-injection suite alone, then its figures into docs/reliability.md
 	$(BIN)/pytest tests/faults

@@ -34,7 +34,10 @@ from tests.support.cluster import DISK_FREE_LIMIT, ThrowawayCluster
 from tests.support.faults import FaultMesh
 
 # A rolling restart alone takes 50-115 s on this machine: past the suite's 120 s default.
-pytestmark = [pytest.mark.broker, pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.broker, pytest.mark.faults, pytest.mark.slow, pytest.mark.cluster,
+    pytest.mark.timeout(300),
+]  # fmt: skip
 
 SERVING_AGAIN_S = 15  # issue 18: every role serves again within this of a leader change
 RATE = 50  # users' requests per second during every row
