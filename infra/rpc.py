@@ -131,7 +131,7 @@ class Inbox:
 
     def _move(self, old: str) -> tuple[str, list[Declarable]]:
         self._moves += 1
-        self.queue = f"{self._first}-moved{self._moves}"
+        self.queue = Names.moved(self._first, self._moves)
         self.on_moved()
         return self.queue, for_replies(self.names, self.queue)
 

@@ -130,6 +130,12 @@ class Names:
     def reply_queue(self, role: str, instance: str) -> str:
         return f"{self.ns}.reply.{role}.{instance}"
 
+    @staticmethod
+    def moved(queue: str, moves: int) -> str:
+        """The ``moves``-th replacement of a process's own ``queue`` whose cluster node is down
+        (docs/protocol.md, "On a cluster"): ``<queue>-moved<moves>``."""
+        return f"{queue}-moved{moves}"
+
     def post_queue(self, transport: str) -> str:
         """A transport kind's durable queue of posts nobody asked for (scheduled, or a bot's own).
 

@@ -170,6 +170,7 @@ class Follower:
         self._events = 0  # events handled so far: newer news than a catch-up read before them
         served: Any = model  # narrowed to Followable above, which names no model
         self.queue = f"{self.names.events}.worker.{served.name}-{settings.instance}"
+        self._first = self.queue
         self._moves = 0
 
     def _declarations(self) -> list[topology.Declarable]:
@@ -185,7 +186,7 @@ class Follower:
         """The events queue's cluster node is down: a new queue, and a catch-up with the store
         for what was announced meanwhile (events sent to the lost queue are missed)."""
         self._moves += 1
-        self.queue = f"{old.partition('-moved')[0]}-moved{self._moves}"
+        self.queue = topology.Names.moved(self._first, self._moves)
         if self._catching_up is None or self._catching_up.done():
             self._catching_up = asyncio.get_running_loop().create_task(self._catch_up())
         return self.queue, self._declarations()
