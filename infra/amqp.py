@@ -82,19 +82,35 @@ class AmqpChannel:
             self.closed.set_result(reason)
 
 
+STALL_S = 5.0
+"""A publish unconfirmed this long on a connection no alarm blocks: the channel is taken as
+stuck. Confirms come in milliseconds here, and in under a second on a loaded machine. Why: a
+channel that keeps a dead quorum leader (RabbitMQ 3.10, rabbitmq-server#9241) nacks, and may
+also answer nothing. Seen once in the cluster kill row: 64 requests computed after the node
+died, and their users heard nothing for their whole 30 s deadline; that run had no debug log,
+so the cause is inferred, not proven."""
+
+
 class Publisher:
     """A confirm-mode channel: many publishes in flight, each awaiting its own broker ack.
 
     Publishes are pipelined (windowed asynchronous confirms), which is why durability costs
     almost nothing here, where one-at-a-time confirms halve throughput.
+
+    ``on_stall`` is called (with the publisher) when its oldest unconfirmed publish is
+    :data:`STALL_S` old; one timer per publisher watches that, not one per publish.
     """
 
-    def __init__(self, channel: AmqpChannel) -> None:
+    def __init__(
+        self, channel: AmqpChannel, on_stall: Callable[[Publisher], None] | None = None
+    ) -> None:
         self.channel = channel
+        self.on_stall = on_stall
         self._loop = asyncio.get_running_loop()
         self._seq = 0
-        self._pending: dict[int, tuple[asyncio.Future[str], str | None]] = {}
+        self._pending: dict[int, tuple[asyncio.Future[str], str | None, float]] = {}
         self._returned: dict[str, str] = {}
+        self._watch: asyncio.TimerHandle | None = None
         channel.closed.add_done_callback(self._fail_all)
 
     async def setup(self) -> Publisher:
@@ -117,8 +133,28 @@ class Publisher:
             return done
         self.channel.pika.basic_publish(exchange, key, msg.body, properties, mandatory)
         self._seq += 1
-        self._pending[self._seq] = (done, msg.message_id if mandatory else None)
+        now = self._loop.time()
+        self._pending[self._seq] = (done, msg.message_id if mandatory else None, now)
+        if self._watch is None and self.on_stall is not None:
+            self._watch = self._loop.call_at(now + STALL_S, self._check_stall)
         return done
+
+    def _check_stall(self) -> None:
+        """Every STALL_S while publishes wait: tell ``on_stall`` if the oldest waited that long."""
+        self._watch = None
+        if not self._pending or self.channel.closed.done():
+            return
+        oldest = next(iter(self._pending.values()))[2]
+        if self._loop.time() - oldest >= STALL_S and self.on_stall is not None:
+            self.on_stall(self)
+        if self._pending and not self.channel.closed.done():
+            self._watch = self._loop.call_at(
+                max(oldest + STALL_S, self._loop.time() + 1.0), self._check_stall
+            )
+
+    @property
+    def unconfirmed(self) -> int:
+        return len(self._pending)
 
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
@@ -133,8 +169,8 @@ class Publisher:
                 break
             self._resolve(self._pending.pop(tag), outcome)
 
-    def _resolve(self, entry: tuple[asyncio.Future[str], str | None], outcome: str) -> None:
-        done, message_id = entry
+    def _resolve(self, entry: tuple[asyncio.Future[str], str | None, float], outcome: str) -> None:
+        done, message_id, _ = entry
         if message_id is not None and message_id in self._returned:
             outcome = f"returned: {self._returned.pop(message_id)}"
         if not done.done():
@@ -147,15 +183,20 @@ class Publisher:
     def _fail_all(self, closed: asyncio.Future[BaseException]) -> None:
         reason = closed.result()
         outcome = f"{CLOSED}: {reason}" if isinstance(reason, ChannelClosedByBroker) else LOST
-        for done, _ in self._pending.values():
+        for done, _, _ in self._pending.values():
             if not done.done():
                 done.set_result(outcome)
         self._pending.clear()
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
 
 
-async def open_publisher(connection: Any) -> Publisher:
+async def open_publisher(
+    connection: Any, on_stall: Callable[[Publisher], None] | None = None
+) -> Publisher:
     """A fresh confirm-mode channel on ``connection``."""
-    return await Publisher(await AmqpChannel(connection).open()).setup()
+    return await Publisher(await AmqpChannel(connection).open(), on_stall).setup()
 
 
 async def publish_alone(

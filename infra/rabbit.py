@@ -36,6 +36,7 @@ from botwerk.infra import metrics
 from botwerk.infra.amqp import (
     CLOSED,
     LOST,
+    STALL_S,
     AmqpChannel,
     ChannelClosed,
     Consumer,
@@ -125,6 +126,7 @@ class RabbitBus:
         self._publisher_lock = asyncio.Lock()  # one publish reopens a closed publish channel
         self._ready = asyncio.Event()
         self._closing = False
+        self._blocked = False  # an alarm blocks this connection's publishers (broker-told)
         self._supervisor: asyncio.Task[None] | None = None
         self._lost: asyncio.Future[BaseException] | None = None
         self._last_error: BaseException | None = None  # why the last connect failed
@@ -250,7 +252,7 @@ class RabbitBus:
             await asyncio.sleep(0.05)  # the connection is going: let the supervisor see it
             return LOST
 
-    def _retire_publisher(self, stale: Publisher) -> None:
+    def _retire_publisher(self, stale: Publisher, quiet: bool = False) -> None:
         """Close the shared publish channel if it is still ``stale``; the next publish opens
         another. Publishes waiting on it for a confirm go again (a message may arrive twice,
         never zero times)."""
@@ -258,14 +260,15 @@ class RabbitBus:
             return  # another publish replaced it already
         publisher, self._publisher = self._publisher, None
         if not publisher.channel.closed.done():
-            log.warning("the publish channel nacked what a fresh one took; replacing it")
+            if not quiet:
+                log.warning("the publish channel nacked what a fresh one took; replacing it")
             publisher.channel.close()
 
     async def _live_publisher(self) -> Publisher:
         """The shared publish channel, reopened if the broker closed it (the connection stays)."""
         async with self._publisher_lock:
             if self._publisher is None or self._publisher.channel.closed.done():
-                self._publisher = await open_publisher(self._connection)
+                self._publisher = await open_publisher(self._connection, self._on_stall)
                 self._publisher.channel.closed.add_done_callback(self._on_publisher_lost)
             return self._publisher
 
@@ -370,6 +373,9 @@ class RabbitBus:
         try:
             await opened
             self._connection, self._publisher, self._lost = connection, None, lost
+            self._blocked = False
+            connection.add_on_connection_blocked_callback(lambda *_: self._set_blocked(True))
+            connection.add_on_connection_unblocked_callback(lambda *_: self._set_blocked(False))
             await self._live_publisher()
             await self._declare(list(self._topology))
             for consumer in list(self._consumers):
@@ -470,6 +476,22 @@ class RabbitBus:
     def _forget(self, match: Any) -> None:
         for item in [item for item in self._topology if match(item)]:
             del self._topology[item]
+
+    def _set_blocked(self, blocked: bool) -> None:
+        self._blocked = blocked
+        log.info("the broker %s this connection's publishers", "blocks" if blocked else "unblocks")
+
+    def _on_stall(self, publisher: Publisher) -> None:
+        """The shared publish channel has confirmed nothing for STALL_S: replace it, and what
+        waits on it goes again on the new one (a message may arrive twice, never zero times).
+        Not while an alarm blocks the connection: then every channel waits, and rightly."""
+        if self._blocked or self._closing:
+            return
+        log.warning(
+            "the publish channel confirmed nothing for %gs (%d waiting); replacing it",
+            STALL_S, publisher.unconfirmed,
+        )  # fmt: skip
+        self._retire_publisher(publisher, quiet=True)
 
     def _on_publisher_lost(self, closed: asyncio.Future[BaseException]) -> None:
         # A lost connection is the supervisor's. A channel the broker closed (one message it

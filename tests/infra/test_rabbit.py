@@ -11,7 +11,7 @@ import pika
 import pytest
 
 from botwerk.infra import topology
-from botwerk.infra.amqp import MAX_EXPIRATION_MS
+from botwerk.infra.amqp import MAX_EXPIRATION_MS, STALL_S
 from botwerk.infra.bus import Outgoing, dead_letter
 from botwerk.infra.errors import BrokerUnreachable, BusError, PublishFailed, PublishRefused
 from botwerk.infra.rabbit import RabbitBus
@@ -237,3 +237,51 @@ async def test_a_delivery_of_a_closed_channel_is_not_dead_lettered(proxied, sett
         await eventually(lambda: "not dead-lettered" in caplog.text)
     await asyncio.sleep(0.5)
     assert dead == []
+
+
+async def _publish_while(node_fault, fault_node, settings, caplog) -> list:
+    """A bus on the throwaway node publishes once while ``node_fault(on)`` holds the broker back
+    for STALL_S + 2 s; what the queue got."""
+    caplog.set_level(logging.INFO, logger="botwerk.rabbit")
+    patient = settings.model_copy(update={"amqp_url": fault_node.url, "heartbeat_s": 60})
+    bus = RabbitBus(patient, name="stall test")
+    await bus.start(timeout=30)
+    try:
+        names = topology.Names(settings.namespace)
+        await bus.declare(topology.for_worker(names, "m", topology.Limits()))
+        got = await collect(bus, names.infer_queue("m"))
+        await bus.publish(names.infer, "m", _msg("before"))  # the publish channel is open
+        node_fault(True)
+        try:
+            sent = asyncio.create_task(bus.publish(names.infer, "m", _msg("held")))
+            await asyncio.sleep(STALL_S + 2)
+        finally:
+            node_fault(False)
+        await sent
+        await eventually(lambda: len(got) >= 2)
+        await asyncio.sleep(0.5)  # a second copy of "held", if one comes
+        return got
+    finally:
+        await bus.close()
+
+
+async def test_a_publish_channel_that_confirms_nothing_is_replaced_and_the_message_goes_again(
+    fault_node, settings, caplog
+):
+    """A channel that confirms nothing (on a cluster, one that kept a dead quorum leader), played
+    by a frozen node: the socket stays open and nothing answers. After STALL_S the channel is
+    replaced and the message published again on the new one."""
+    got = await _publish_while(
+        lambda on: fault_node.pause() if on else fault_node.resume(), fault_node, settings, caplog
+    )  # fmt: skip
+    assert "confirmed nothing for 5s (1 waiting); replacing it" in caplog.text
+    assert len(got) >= 2  # "before", and "held" at least once (twice is allowed: at least once)
+
+
+async def test_a_publish_held_by_an_alarm_keeps_its_channel(fault_node, settings, caplog):
+    """Negative control: a memory alarm blocks the connection (the broker says so), and every
+    channel would wait alike: the channel is kept and the message is sent once."""
+    got = await _publish_while(fault_node.memory_alarm, fault_node, settings, caplog)
+    assert "the broker blocks this connection's publishers" in caplog.text
+    assert "confirmed nothing" not in caplog.text
+    assert len(got) == 2
