@@ -48,15 +48,23 @@ def fault_cluster(_cluster_session: ThrowawayCluster) -> Iterator[ThrowawayClust
     _cluster_session.heal()
 
 
+# pika notices a silent broker after one idle check, and checks every heartbeat + 5 s: 8-16 s
+# at 3 (10-20 s at the default 5, which a 15 s freeze could outlast unnoticed: seen once).
+# The Kubernetes settings (infra/k8s/settings.yaml) set the same.
+CLUSTER_HEARTBEAT_S = 3
+
+
 @pytest.fixture
 def make_cluster_mesh(fault_cluster, settings, tmp_path):
     """``make_cluster_mesh(deadline_ms=...)``: a FaultMesh whose roles and transport connect to
     ``fault_cluster`` through its many-host URL; use with ``async with``."""
 
     def make(*, deadline_ms: int = 30_000) -> FaultMesh:
-        patient = settings.model_copy(update={"deadline_ms": deadline_ms})
+        update = {"deadline_ms": deadline_ms, "heartbeat_s": CLUSTER_HEARTBEAT_S}
+        patient = settings.model_copy(update=update)
         work_dir = tmp_path / f"mesh{next(_meshes)}"
         work_dir.mkdir()
-        return FaultMesh(fault_cluster, patient, work_dir)
+        env = {"BOTWERK_HEARTBEAT_S": str(CLUSTER_HEARTBEAT_S)}
+        return FaultMesh(fault_cluster, patient, work_dir, env=env)
 
     return make

@@ -70,12 +70,15 @@ class ThrowawayCluster:
         status = json.loads(asked.ctl("cluster_status", "--formatter", "json"))
         return sorted(status["running_nodes"])
 
-    def wait_running(self, count: int, timeout: float = 60.0) -> None:
-        """Until every running node counts ``count`` running nodes, itself included."""
+    def wait_running(
+        self, count: int, timeout: float = 60.0, asking: list[ThrowawayBroker] | None = None
+    ) -> None:
+        """Until every running node (or each of ``asking``) counts ``count`` running nodes,
+        itself included. Each question boots a CLI: a second of CPU, several under load."""
         give_up = time.monotonic() + timeout
         while True:
             try:
-                seen = [len(self.running_nodes(n)) for n in self.up]
+                seen = [len(self.running_nodes(n)) for n in asking or self.up]
             except RuntimeError:  # a node still starting its app
                 seen = []
             if seen and all(n == count for n in seen):
