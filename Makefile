@@ -47,7 +47,7 @@ unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ u
 	$(BIN)/pytest -n 2 --dist loadgroup -m "not cluster"
 
 # The cluster rows on their own, after the rest: three nodes and their mesh alone on the machine
-# (about 6 minutes), not beside the single-node fault rows, whose timings they would disturb.
+# (about 5 minutes), not beside the single-node fault rows, whose timings they would disturb.
 cluster: $(VENV)/.installed      ## the three-node cluster rows of the fault suite (tests/faults/test_cluster.py)
 	$(BIN)/pytest -m cluster tests/faults/test_cluster.py
 
