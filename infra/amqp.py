@@ -140,17 +140,17 @@ class Publisher:
         return done
 
     def _check_stall(self) -> None:
-        """Every STALL_S while publishes wait: tell ``on_stall`` if the oldest waited that long."""
+        """While publishes wait: tell ``on_stall`` once the oldest has waited STALL_S (once:
+        it is told to replace this channel), else look again when it will have."""
         self._watch = None
         if not self._pending or self.channel.closed.done():
             return
         oldest = next(iter(self._pending.values()))[2]
-        if self._loop.time() - oldest >= STALL_S and self.on_stall is not None:
-            self.on_stall(self)
-        if self._pending and not self.channel.closed.done():
-            self._watch = self._loop.call_at(
-                max(oldest + STALL_S, self._loop.time() + 1.0), self._check_stall
-            )
+        if self._loop.time() - oldest >= STALL_S:
+            if self.on_stall is not None:
+                self.on_stall(self)
+            return
+        self._watch = self._loop.call_at(oldest + STALL_S, self._check_stall)
 
     @property
     def unconfirmed(self) -> int:

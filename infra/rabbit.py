@@ -485,7 +485,7 @@ class RabbitBus:
         """The shared publish channel has confirmed nothing for STALL_S: replace it, and what
         waits on it goes again on the new one (a message may arrive twice, never zero times).
         Not while an alarm blocks the connection: then every channel waits, and rightly."""
-        if self._blocked or self._closing:
+        if self._blocked or self._closing or publisher is not self._publisher:
             return
         log.warning(
             "the publish channel confirmed nothing for %gs (%d waiting); replacing it",

@@ -274,7 +274,7 @@ async def test_a_publish_channel_that_confirms_nothing_is_replaced_and_the_messa
     got = await _publish_while(
         lambda on: fault_node.pause() if on else fault_node.resume(), fault_node, settings, caplog
     )  # fmt: skip
-    assert "confirmed nothing for 5s (1 waiting); replacing it" in caplog.text
+    assert caplog.text.count("confirmed nothing for 5s (1 waiting); replacing it") == 1
     assert len(got) >= 2  # "before", and "held" at least once (twice is allowed: at least once)
 
 
