@@ -83,7 +83,7 @@ CLUSTER_ROWS: list[tuple[str, str, str]] = [
     (
         "cluster_freeze",
         "freeze (SIGSTOP) that node 20 s under 50 req/s, then resume",
-        "",
+        "roles that never reconnect",
     ),
     (
         "cluster_rolling_restart",
@@ -117,8 +117,6 @@ def cluster_measured(key: str, row: dict[str, Any]) -> str:
 
 
 def cluster_negative(key: str, row: dict[str, Any]) -> str:
-    if key == "cluster_freeze":  # measured, and explained under the table
-        return "none that loses: transient queues on the frozen node lost nothing (below)"
     lost = row.get("negative_lost")
     return "-" if lost is None else f"lost {lost}"
 

@@ -246,6 +246,21 @@ async def test_the_leading_node_frozen_under_load_loses_nothing(
     assert_serving_again(figures)
 
 
+async def test_freeze_negative_control_roles_that_never_reconnect_lose_messages(
+    make_cluster_mesh, fault_cluster, reliability
+):
+    """What saves the freeze row is failover, not the node: the roles notice the silent node
+    and connect to another. Roles that give up when their connection drops never serve again,
+    and what waits for them is never answered. (Unreplicated queues lose nothing here: the
+    node comes back with them; measured, docs/reliability.md.)"""
+    async with make_cluster_mesh() as mesh:
+        home, queues = await lead_from_the_cores_node(mesh, fault_cluster, "no_reconnect")
+        await under_load(mesh, lambda: freeze_leader(fault_cluster, home, queues))
+        verdict = mesh.ledger.check(mesh.dead, mesh.chat)
+    reliability.record("cluster_freeze", negative_lost=len(verdict.lost))
+    assert verdict.lost, "a core that never reconnects must leave its users unanswered"
+
+
 # A rolling restart: each node stopped and started in turn, as an upgrade does.
 
 
