@@ -41,8 +41,8 @@ lint: $(VENV)/.installed
 doctest: $(VENV)/.installed      ## the `>>>` examples in docstrings (seconds)
 	$(BIN)/pytest --doctest-modules -p no:cacheprovider -q $(DOCTESTS)
 
-# Two workers: the fault suite (mostly waiting on its throwaway brokers) runs on one while the
-# rest runs on the other (tests/conftest.py groups them); `$(BIN)/pytest` alone runs in order.
+# Two workers, tests spread over both (tests/conftest.py's groups do not take effect: see
+# there); `$(BIN)/pytest` alone runs in order.
 unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
 	$(BIN)/pytest -n 2 --dist loadgroup -m "not cluster"
 

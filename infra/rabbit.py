@@ -217,7 +217,7 @@ class RabbitBus:
                 raise PublishFailed(f"no confirm for {message.message_id} in {limit:g}s") from None
             if outcome == "ack":
                 if stale is not None:  # nacked on the shared channel, taken alone: stale
-                    self._retire_publisher(stale)
+                    self._retire_publisher(stale, "nacked what a fresh one took")
                 return
             if outcome == "nack":
                 if alone:
@@ -252,16 +252,15 @@ class RabbitBus:
             await asyncio.sleep(0.05)  # the connection is going: let the supervisor see it
             return LOST
 
-    def _retire_publisher(self, stale: Publisher, quiet: bool = False) -> None:
-        """Close the shared publish channel if it is still ``stale``; the next publish opens
-        another. Publishes waiting on it for a confirm go again (a message may arrive twice,
-        never zero times)."""
+    def _retire_publisher(self, stale: Publisher, why: str) -> None:
+        """Close the shared publish channel if it is still ``stale`` (``why``: what it did); the
+        next publish opens another. Publishes waiting on it for a confirm go again (a message
+        may arrive twice, never zero times)."""
         if self._publisher is not stale:
             return  # another publish replaced it already
         publisher, self._publisher = self._publisher, None
         if not publisher.channel.closed.done():
-            if not quiet:
-                log.warning("the publish channel nacked what a fresh one took; replacing it")
+            log.warning("the publish channel %s; replacing it", why)
             publisher.channel.close()
 
     async def _live_publisher(self) -> Publisher:
@@ -485,13 +484,10 @@ class RabbitBus:
         """The shared publish channel has confirmed nothing for STALL_S: replace it, and what
         waits on it goes again on the new one (a message may arrive twice, never zero times).
         Not while an alarm blocks the connection: then every channel waits, and rightly."""
-        if self._blocked or self._closing or publisher is not self._publisher:
+        if self._blocked or self._closing:
             return
-        log.warning(
-            "the publish channel confirmed nothing for %gs (%d waiting); replacing it",
-            STALL_S, publisher.unconfirmed,
-        )  # fmt: skip
-        self._retire_publisher(publisher, quiet=True)
+        why = f"confirmed nothing for {STALL_S:g}s ({publisher.unconfirmed} waiting)"
+        self._retire_publisher(publisher, why)
 
     def _on_publisher_lost(self, closed: asyncio.Future[BaseException]) -> None:
         # A lost connection is the supervisor's. A channel the broker closed (one message it

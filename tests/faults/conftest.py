@@ -64,7 +64,6 @@ def make_cluster_mesh(fault_cluster, settings, tmp_path):
         patient = settings.model_copy(update=update)
         work_dir = tmp_path / f"mesh{next(_meshes)}"
         work_dir.mkdir()
-        env = {"BOTWERK_HEARTBEAT_S": str(CLUSTER_HEARTBEAT_S)}
-        return FaultMesh(fault_cluster, patient, work_dir, env=env)
+        return FaultMesh(fault_cluster, patient, work_dir)
 
     return make

@@ -66,6 +66,7 @@ class FaultMesh:
             "BOTWERK_NAMESPACE": settings.namespace,
             "BOTWERK_LOG_FORMAT": "json",
             "BOTWERK_LOG_LEVEL": "INFO",
+            "BOTWERK_HEARTBEAT_S": str(settings.heartbeat_s),  # the roles' as the transport's
             "BOTWERK_LEDGER_DIR": str(work_dir),
             "BOTWERK_LEDGER_DELAY_MS": "20",
             **(env or {}),
