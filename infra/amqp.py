@@ -87,8 +87,8 @@ STALL_S = 5.0
 stuck. Confirms come in milliseconds here, and in under a second on a loaded machine. Why: a
 channel that keeps a dead quorum leader (RabbitMQ 3.10, rabbitmq-server#9241) nacks, and may
 also answer nothing. Seen once in the cluster kill row: 64 requests computed after the node
-died, and their users heard nothing for their whole 30 s deadline; that run had no debug log,
-so the cause is inferred, not proven."""
+died, and their users heard nothing for their whole 30 s deadline. A later loss of the same
+shape came without this firing: that loss's cause is still open (docs/reliability.md)."""
 
 
 class Publisher:
