@@ -117,8 +117,10 @@ def cluster_measured(key: str, row: dict[str, Any]) -> str:
 
 
 def cluster_negative(key: str, row: dict[str, Any]) -> str:
-    lost = row.get("negative_lost")
-    return "-" if lost is None else f"lost {lost}"
+    lost, unserved = row.get("negative_lost"), row.get("negative_unserved")
+    if lost is None:
+        return "-"
+    return f"lost {lost}" if unserved is None else f"lost {lost}, unserved {unserved}"
 
 
 def measured(key: str, row: dict[str, Any]) -> str:

@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from botwerk.infra.backoff import Backoff
 from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
 from botwerk.infra.consumer import typed_handler
 from botwerk.infra.errors import (
@@ -62,6 +63,9 @@ log = logging.getLogger("botwerk.rpc")
 REPLY_TYPES: tuple[type[Envelope], ...] = (Reply, InferReply, Error)
 PRESENCE_TTL_S = 1.0  # a queue's consumer count is trusted this long: one passive declare a second
 PRESENCE_WAIT_S = 1.0  # longest a call waits for that count (a slow broker): then it publishes
+ASK_AGAIN_FIRST_S = 0.2  # a copy asked again (its reply queue moved) that the broker nacked goes
+ASK_AGAIN_CAP_S = 2.0  # again after about this long, doubling up to this (a new quorum leader
+# is elected in 0.3-8 s on the cluster rows, docs/reliability.md)
 
 
 class SeenIds:
@@ -272,6 +276,7 @@ class Rpc:
         if remaining_ms <= 0:
             raise DeadlineExceeded(f"the deadline passed before {key!r} was asked", key)
         message_id = new_id()
+        again: Backoff | None = None  # once the reply queue moved: when a nacked copy goes again
         try:
             while True:  # more than once only when the reply queue moved (a node lost)
                 message = Outgoing.of(
@@ -288,6 +293,16 @@ class Rpc:
                     break
                 except ReplyQueueMoved:
                     log.info("reply queue moved; %s asks %r again", message_id, key)
+                    again = again or Backoff(first=ASK_AGAIN_FIRST_S, cap=ASK_AGAIN_CAP_S)
+                except Rejected:
+                    # The queue took the first copy; a nack of the copy asked again is the
+                    # moment (a quorum queue electing a new leader after its node died), not
+                    # "busy": it goes again until its deadline, as a gateway's copies do.
+                    delay = 0.0 if again is None else min(again.next(), time_left(deadline_ms))
+                    if delay <= 0:
+                        raise
+                    log.info("%s asked again was nacked; again in %.1fs", message_id, delay)
+                    await asyncio.sleep(delay)
         except Unroutable:
             raise _no_worker(key) from None
         except Rejected:
@@ -316,6 +331,11 @@ class Rpc:
         await self.bus.publish(exchange, key, message, mandatory=True, timeout=timeout)
         async with asyncio.timeout(max(deadline_ms - now_ms(), 0) / 1000):
             return await answer  # one timer, not wait_for's task and callbacks (issue 16)
+
+
+def time_left(deadline_ms: int) -> float:
+    """Seconds until ``deadline_ms`` (epoch ms); 0 once it has passed."""
+    return max(deadline_ms - now_ms(), 0) / 1000
 
 
 def _no_worker(model: str) -> RemoteError:

@@ -39,13 +39,14 @@ from botwerk.infra.errors import (
     DeadLetter,
     HandlerControl,
     PublishFailed,
+    PublishRefused,
     Rejected,
     Requeue,
     TooLarge,
     Unroutable,
 )
 from botwerk.infra.logs import trace
-from botwerk.infra.rpc import Inbox, SeenIds
+from botwerk.infra.rpc import ASK_AGAIN_CAP_S, ASK_AGAIN_FIRST_S, Inbox, SeenIds, time_left
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Envelope, Inbound, Reply, User
 
@@ -217,8 +218,9 @@ class Gateway:
 
     def _ask_again(self) -> None:
         """The reply queue moved (its cluster node is down): every message still waiting for
-        its reply is sent again naming the new queue. A core may answer both copies; the user
-        sees one (``_answered``), or "took too long" at the first copy's deadline."""
+        its reply is sent again naming the new queue, until a queue takes it (``_send_again``).
+        A core may answer both copies; the user sees one (``_answered``), or "took too long"
+        at the first copy's deadline."""
         for message_id, (inbound, deadline) in self._asked.items():
             task = asyncio.get_running_loop().create_task(
                 self._send_again(inbound, message_id, deadline)
@@ -227,11 +229,27 @@ class Gateway:
             task.add_done_callback(self._tasks.discard)
 
     async def _send_again(self, inbound: Inbound, message_id: str, deadline: int) -> None:
-        try:
-            await self._send(inbound, message_id, deadline)
-            self.stats["asked_again"] += 1
-        except Exception as exc:  # its timer still runs: the user hears "took too long"
-            log.warning("could not send %s again: %s", message_id, exc)
+        """Send the copy until a queue takes it, its user is answered, or its deadline passes.
+
+        The broker took this message once already; a nack now is the moment, not the message:
+        a quorum queue whose leader died with the node nacks until another is elected (seen
+        in the cluster kill row: given up after one nack, 64 users heard "took too long")."""
+        backoff = Backoff(first=ASK_AGAIN_FIRST_S, cap=ASK_AGAIN_CAP_S)
+        while message_id in self._asked:
+            try:
+                await self._send(inbound, message_id, deadline)
+                self.stats["asked_again"] += 1
+                return
+            except (TooLarge, PublishRefused) as exc:  # refused for what it is: never taken
+                log.warning("could not send %s again: %s", message_id, exc)
+                return
+            except PublishFailed as exc:  # nacked, unroutable, or no confirm in time
+                delay = min(backoff.next(), time_left(deadline))
+                if delay <= 0:  # its timer fires now, if it has not: "took too long"
+                    log.warning("could not send %s again by its deadline: %s", message_id, exc)
+                    return
+                log.info("could not send %s again (%s); trying in %.1fs", message_id, exc, delay)
+                await asyncio.sleep(delay)
 
     async def _on_reply(self, reply: Envelope, delivery: Delivery) -> None:
         if not isinstance(reply, Reply):

@@ -32,6 +32,8 @@ from tests.support import sabotage
 from tests.support.broker import ThrowawayBroker
 from tests.support.cluster import DISK_FREE_LIMIT, ThrowawayCluster
 from tests.support.faults import FaultMesh
+from tests.support.ledger import Verdict
+from tests.support.plugin import Reliability
 
 # A rolling restart alone takes 50-115 s on this machine: past the suite's 120 s default.
 pytestmark = [
@@ -134,6 +136,15 @@ async def under_load(mesh: FaultMesh, fault, settle_s: float = 5) -> dict[str, o
     }
 
 
+def record_control(reliability: Reliability, row: str, verdict: Verdict) -> None:
+    """A negative control's catch. A loss counts at either hop: lost (the user heard nothing
+    from the mesh) or unserved (no worker computed it; the bot then told its user "took too
+    long", seen in a CI run of the transient control)."""
+    reliability.record(
+        row, negative_lost=len(verdict.lost), negative_unserved=len(verdict.unserved)
+    )
+
+
 def assert_serving_again(figures: dict) -> None:
     """Users are answered, and every role that lost its node is connected to another, within
     SERVING_AGAIN_S of the new leaders' election."""
@@ -188,8 +199,10 @@ async def test_leader_kill_negative_control_unreplicated_queues_lose_messages(
             mesh, lambda: kill_leader(mesh, fault_cluster, home, queues, replicated=False)
         )  # fmt: skip
         verdict = mesh.ledger.check(mesh.dead, mesh.chat)
-    reliability.record("cluster_leader_kill", negative_lost=len(verdict.lost))
-    assert verdict.lost, "queues on one node must lose what they held when the node is lost"
+    record_control(reliability, "cluster_leader_kill", verdict)
+    assert verdict.lost or verdict.unserved, (
+        "queues on one node must lose what they held when the node is lost"
+    )
 
 
 # A node frozen (SIGSTOP) long enough for the others to count it out.
@@ -257,8 +270,10 @@ async def test_freeze_negative_control_roles_that_never_reconnect_lose_messages(
         home, queues = await lead_from_the_cores_node(mesh, fault_cluster, "no_reconnect")
         await under_load(mesh, lambda: freeze_leader(fault_cluster, home, queues))
         verdict = mesh.ledger.check(mesh.dead, mesh.chat)
-    reliability.record("cluster_freeze", negative_lost=len(verdict.lost))
-    assert verdict.lost, "a core that never reconnects must leave its users unanswered"
+    record_control(reliability, "cluster_freeze", verdict)
+    assert verdict.lost or verdict.unserved, (
+        "a core that never reconnects must leave its users unanswered"
+    )
 
 
 # A rolling restart: each node stopped and started in turn, as an upgrade does.
@@ -336,8 +351,10 @@ async def test_rolling_restart_negative_control_transient_queues_lose_messages(
         # is stopped while the node that holds the queues restarts.
         await under_load(mesh, lambda: rolling_restart(fault_cluster, backlog=(mesh, home)))
         verdict = mesh.ledger.check(mesh.dead, mesh.chat)
-    reliability.record("cluster_rolling_restart", negative_lost=len(verdict.lost))
-    assert verdict.lost, "queues that live on one node, unconfirmed, must lose when it restarts"
+    record_control(reliability, "cluster_rolling_restart", verdict)
+    assert verdict.lost or verdict.unserved, (
+        "queues that live on one node, unconfirmed, must lose when it restarts"
+    )
 
 
 # A node's disk alarm: RabbitMQ blocks publishers on every node until it clears.
@@ -376,5 +393,7 @@ async def test_disk_alarm_negative_control_publishers_that_give_up_lose(
         await lead_from_the_cores_node(mesh, fault_cluster, "give_up_when_blocked")
         await under_load(mesh, lambda: disk_alarm(fault_cluster))
         verdict = mesh.ledger.check(mesh.dead, mesh.chat)
-    reliability.record("cluster_disk_alarm", negative_lost=len(verdict.lost))
-    assert verdict.lost, "fire-and-forget publishers that give up when blocked must lose"
+    record_control(reliability, "cluster_disk_alarm", verdict)
+    assert verdict.lost or verdict.unserved, (
+        "fire-and-forget publishers that give up when blocked must lose"
+    )

@@ -13,6 +13,7 @@ from botwerk.infra.consumer import typed_handler
 from botwerk.infra.errors import DeadlineExceeded, RemoteError
 from botwerk.infra.rpc import Replies, Rpc, SeenIds
 from botwerk.schemas import Error, InferReply, InferRequest
+from tests.support.nacks import drop_first, fill
 
 pytestmark = pytest.mark.broker
 
@@ -26,8 +27,8 @@ async def rpc(bus, settings):
     return Rpc(bus, names, replies), names
 
 
-async def serve(bus, names, model, answer):
-    await bus.declare(topology.for_worker(names, model, topology.Limits()))
+async def serve(bus, names, model, answer, limits=None):
+    await bus.declare(topology.for_worker(names, model, limits or topology.Limits()))
 
     async def handle(request: InferRequest, delivery) -> None:
         reply = await answer(request)
@@ -119,6 +120,30 @@ async def test_late_and_duplicate_replies_are_dropped(bus, rpc):
     await asyncio.sleep(0.5)  # the late reply arrives and is dropped, nothing breaks
     reply = await rpc.infer("m", {}, deadline_ms=now_ms() + 2000)
     assert isinstance(reply, InferReply) and calls == 2
+
+
+async def test_a_call_asked_again_goes_until_the_queue_takes_it(bus, rpc):
+    """Its reply queue moved (a cluster node died): the call asks again, the same id. The
+    model's queue may nack the copy (a quorum queue electing a new leader; here full, which
+    nacks alike): the copy goes again until the queue takes it. Before, the caller heard
+    "busy" after that one nack."""
+    rpc, names = rpc
+    limits = topology.Limits(max_length=1)
+    await bus.declare(topology.for_worker(names, "m", limits))
+    request = InferRequest(model="m", inputs={"i": 1})
+    call = asyncio.create_task(rpc.call(names.infer, "m", request, deadline_ms=now_ms() + 8000))
+    await asyncio.sleep(0.3)  # the first copy waits in the queue
+    ahead = await fill(bus, names.infer, "m", Outgoing.of(InferRequest(model="m", inputs={})))
+    rpc.replies.on_moved()  # as the bus does when the reply queue moved
+    await asyncio.sleep(0.5)  # the copy is nacked meanwhile
+    await drop_first(bus, names.infer_queue("m"), ahead)
+
+    async def answer(request):
+        return InferReply(model="m", version="1", outputs=request.inputs)
+
+    await serve(bus, names, "m", answer, limits)
+    reply = await call
+    assert reply.outputs == {"i": 1}
 
 
 def test_seen_ids_are_bounded():

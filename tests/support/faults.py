@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ class FaultMesh:
             "BOTWERK_AMQP_URL": self.url,
             "BOTWERK_NAMESPACE": settings.namespace,
             "BOTWERK_LOG_FORMAT": "json",
-            "BOTWERK_LOG_LEVEL": "INFO",
+            "BOTWERK_LOG_LEVEL": os.environ.get("BOTWERK_FAULT_LOG_LEVEL", "INFO"),
             "BOTWERK_HEARTBEAT_S": str(settings.heartbeat_s),  # the roles' as the transport's
             "BOTWERK_LEDGER_DIR": str(work_dir),
             "BOTWERK_LEDGER_DELAY_MS": "20",

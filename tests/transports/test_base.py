@@ -10,11 +10,12 @@ from botwerk.cores.demo import DemoBot
 from botwerk.cores.runtime import Core
 from botwerk.infra import messages, topology
 from botwerk.infra.bus import Outgoing
-from botwerk.schemas import Reply
+from botwerk.schemas import Inbound, Reply
 from botwerk.testing import ChatClient
 from botwerk.transports.base import serve_forever
 from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
+from tests.support.nacks import drop_first, fill
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.broker
@@ -75,6 +76,33 @@ async def test_no_reply_by_the_deadline_gets_one_took_too_long(bus, settings):
         await asyncio.sleep(0.3)
     assert (reply.error, reply.text) == ("timeout", messages.TOOK_TOO_LONG)
     assert len(chat.replies) == 1
+
+
+async def test_a_message_asked_again_goes_until_its_queue_takes_it(bus, settings):
+    """The gateway's reply queue moved (its cluster node died): each waiting message is sent
+    again naming the new queue. The core's queue may nack that copy (a quorum queue whose
+    leader died with the node nacks until a new one is elected; here it is full, which nacks
+    the same way): it goes again until the queue takes it. Given up after one nack, as before,
+    the user heard "took too long" (the cluster kill row lost 64 so, 1 run in about 10)."""
+    settings = settings.model_copy(update={"max_queue_length": 1})
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.for_core(names, "demo", topology.limits_of(settings)))
+    async with ChatClient(bus, settings) as chat:
+        answer = await chat.submit("are you there?")
+        filler = Inbound(bot="demo", transport="test", conversation="f", user=chat_user(),
+                         text="filler", sent_at=0)  # fmt: skip
+        ahead = await fill(bus, names.inbound, "demo.test", Outgoing.of(filler))
+        chat.gateway.replies.on_moved()  # as the bus does when the reply queue moved
+        await asyncio.sleep(0.5)  # the copy is nacked meanwhile
+        await drop_first(bus, names.core_queue("demo"), ahead)
+        roles = [Worker(bus, settings, EchoModel(settings)), Core(bus, settings, DemoBot(settings))]
+        for role in roles:
+            await role.start()
+        reply = await answer
+        for role in reversed(roles):
+            await role.stop()
+    assert (reply.error, reply.text) == (None, "echo: are you there?")
+    assert chat.gateway.stats["asked_again"] == 1
 
 
 async def test_a_bot_with_no_core_is_said_at_once(bus, settings):
