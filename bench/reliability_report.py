@@ -76,8 +76,8 @@ ROWS: list[tuple[str, str, str]] = [
 CLUSTER_ROWS: list[tuple[str, str, str]] = [
     (
         "cluster_leader_kill",
-        "kill -9 the node leading the core and model queues (and holding the core's connection) "
-        "under 50 req/s, a backlog waiting; the node stays down",
+        "kill -9 the node leading the core and model queues (and holding the core's and the "
+        "transport's connections) under 50 req/s, a backlog waiting; the node stays down",
         "unreplicated (classic) queues",
     ),
     (
