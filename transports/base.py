@@ -240,13 +240,15 @@ class Gateway:
                 await self._send(inbound, message_id, deadline)
                 self.stats["asked_again"] += 1
                 return
-            except (TooLarge, PublishRefused) as exc:  # refused for what it is: never taken
-                log.warning("could not send %s again: %s", message_id, exc)
-                return
-            except PublishFailed as exc:  # nacked, unroutable, or no confirm in time
-                delay = min(backoff.next(), time_left(deadline))
-                if delay <= 0:  # its timer fires now, if it has not: "took too long"
-                    log.warning("could not send %s again by its deadline: %s", message_id, exc)
+            except Exception as exc:
+                # Nacked, unroutable or unconfirmed: again. Too large, refused for what it is,
+                # or the bus closing: never. Its timer still runs: "took too long" at worst.
+                again = isinstance(exc, PublishFailed) and not isinstance(
+                    exc, TooLarge | PublishRefused
+                )
+                delay = min(backoff.next(), time_left(deadline)) if again else 0.0
+                if delay <= 0:
+                    log.warning("could not send %s again: %s", message_id, exc)
                     return
                 log.info("could not send %s again (%s); trying in %.1fs", message_id, exc, delay)
                 await asyncio.sleep(delay)
