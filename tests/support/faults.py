@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
