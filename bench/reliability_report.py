@@ -89,7 +89,7 @@ CLUSTER_ROWS: list[tuple[str, str, str]] = [
         "cluster_rolling_restart",
         "rolling restart of all three nodes under 50 req/s, each drained "
         "(`rabbitmq-upgrade drain`), stopped, started and revived in turn",
-        "transient queues, no confirms",
+        "transient queues, no confirms, no asking again after a move",
     ),
     (
         "cluster_disk_alarm",

@@ -72,6 +72,16 @@ def transient(patch: Patch) -> None:
 
 
 @sabotage
+def no_asking_again(patch: Patch) -> None:
+    """A process whose reply queue moved (its node lost) does not ask again what it waited for:
+    its callers' copies are never sent (a gateway's users' messages, a core's model calls)."""
+    from botwerk.transports.base import Gateway
+
+    patch(Gateway, "_ask_again", lambda self: None)
+    patch(rpc.Replies, "_ask_again", lambda self: None)
+
+
+@sabotage
 def unreplicated(patch: Patch) -> None:
     """Work queues as classic durable queues: on a cluster, one node holds each, no replica."""
     patch(topology, "work_queue", lambda name, dlx, limits: topology.Queue(name, {}))
