@@ -327,9 +327,10 @@ class Rpc:
         self, exchange: str, key: str, message: Outgoing, answer: asyncio.Future[Envelope],
         deadline_ms: int,
     ) -> Envelope:  # fmt: skip
-        timeout = max(deadline_ms - now_ms(), 0) / 1000
-        await self.bus.publish(exchange, key, message, mandatory=True, timeout=timeout)
-        async with asyncio.timeout(max(deadline_ms - now_ms(), 0) / 1000):
+        await self.bus.publish(
+            exchange, key, message, mandatory=True, timeout=time_left(deadline_ms)
+        )
+        async with asyncio.timeout(time_left(deadline_ms)):
             return await answer  # one timer, not wait_for's task and callbacks (issue 16)
 
 
