@@ -420,3 +420,17 @@ async def test_disk_alarm_negative_control_publishers_that_give_up_lose(
     assert verdict.lost or verdict.unserved, (
         "fire-and-forget publishers that give up when blocked must lose"
     )
+
+
+# The harness itself: one row that leaves the cluster broken must not fail every row after it.
+
+
+def test_heal_restarts_a_node_that_stays_out_of_the_cluster(fault_cluster):
+    """A node whose app is stopped counts no one running and is not counted: ``heal`` waits,
+    then kills and boots it again, and the cluster is whole. (A clean-clone CI run of 62d5372
+    failed one row and errored the five after it on a cluster that did not become whole.)"""
+    stuck = fault_cluster.nodes[2]
+    stuck.ctl("stop_app")
+    fault_cluster.heal(timeout=5)
+    everyone = sorted(node.name for node in fault_cluster.nodes)
+    assert all(fault_cluster.running_nodes(node) == everyone for node in fault_cluster.nodes)
