@@ -69,6 +69,12 @@ ROWS: list[tuple[str, str, str]] = [
         "one of two workers frozen (SIGSTOP) 14 s on a 2 s heartbeat, then resumed",
         "a dead channel's deliveries finished and dead-lettered",
     ),
+    (
+        "lone_worker_away",
+        "a model's only worker frozen 22 s (as long as a cluster failover keeps one away) "
+        "under 5 req/s",
+        "the old 10 s no-worker grace",
+    ),
 ]
 
 
@@ -153,6 +159,8 @@ def measured(key: str, row: dict[str, Any]) -> str:
         "hostile_deadline": f"core reconnects {get('core_reconnects')}; {ledger}",
         "worker_frozen": f"answered requests dead-lettered {get('dead_letters_of_answered')}; "
         f"{get('dropped_on_resume')} drop(s) logged on resume; {ledger}",
+        "lone_worker_away": f"counted out by the broker after {get('dropped_after_s')} s; "
+        f"errors {fmt(get('errors')) or 'none'}; {ledger}",
     }
     return extra[key]
 
@@ -178,6 +186,7 @@ def negative(key: str, row: dict[str, Any]) -> str:
         f"{get('negative_answered')}/300",
         "worker_frozen": "answered requests dead-lettered "
         f"{get('negative_dead_letters_of_answered')}",
+        "lone_worker_away": f"told 'not running' {get('negative_not_running')}",
     }[key]
 
 

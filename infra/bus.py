@@ -186,6 +186,10 @@ class Bus(Protocol):
     connected_at: float
     """``time.monotonic()`` of the latest (re)connect; 0.0 before the first. What a process saw
     of the broker before a reconnect may be stale (see :class:`botwerk.infra.rpc.Presence`)."""
+    reconnected_at: float
+    """``time.monotonic()`` of the latest connect after losing the broker; 0.0 if it never lost
+    it. Just after one, a nack means a node was lost more likely than a full queue
+    (:func:`botwerk.infra.rpc.failing_over`)."""
 
     async def start(self) -> None: ...
 

@@ -105,6 +105,7 @@ class MemoryBus:
         self._tags = itertools.count(1)
         self._started = False
         self.connected_at = 0.0
+        self.reconnected_at = 0.0  # one process: never loses its broker
 
     async def start(self) -> None:
         self._started = True

@@ -133,6 +133,7 @@ class RabbitBus:
         self._connected_once = False  # after one good connect, any failure is an outage
         self._backoff = Backoff.reconnecting(settings)
         self.connected_at = 0.0
+        self.reconnected_at = 0.0
 
     @property
     def connected(self) -> bool:
@@ -313,6 +314,7 @@ class RabbitBus:
             else:
                 self._last_error = None
                 if self._connected_once:
+                    self.reconnected_at = self.connected_at
                     metrics.reconnected()
                 self._connected_once = True
                 self._backoff.reset()

@@ -15,14 +15,21 @@ now"), not a deadline later with "took too long". Two checks:
   declare, at most once per queue per second, shared by concurrent calls; between counts the
   check is a dict lookup). A queue with no consumer fails the call at once when this process
   has never seen the model served, or has seen no consumer of it and no reply from it for
-  ``no_worker_grace_s`` (default 10 s, counted from this process's last reconnect at the
+  ``no_worker_grace_s`` (default 30 s, counted from this process's last reconnect at the
   earliest).
 
 Why a grace: a worker killed and restarted (4-6.5 s in the fault suite here), a consumer
 restarted after its channel closed, roles reconnecting after a broker restart (up to
 ``reconnect_max_s`` apart) all leave a queue briefly unserved, and the requests meanwhile must
 still be answered: within the grace they are published as before, the queue holds them, and
-a worker that comes back answers them (or they get ``timeout`` at their deadline). Why no grace
+a worker that comes back answers them (or they get ``timeout`` at their deadline). Why 30 s: a
+worker whose cluster node froze is counted out by the new queue leader within seconds, but
+notices it itself only at pika's next heartbeat check (10-20 s at the default ``heartbeat_s``
+of 5) and may try the silent node first (``NODE_HANDSHAKE_S``, 5 s): up to about 25 s. The
+cluster freeze row's worker came back 18.3 and 18.4 s after the freeze in two runs here, its
+core (on the same node) 11.4 and 9.8 s after it: inside the old 10 s grace, counted from the
+core's reconnect, by only 3.1 and 1.4 s. A little more load, and users would hear "not
+running" while their worker was on its way back. Why no grace
 for a model never seen served: a fresh core's first user would wait the whole deadline to hear
 what the queue already says; the price is that a core started beside a worker still loading
 says "not running" for those seconds, which is true.
@@ -66,6 +73,7 @@ PRESENCE_WAIT_S = 1.0  # longest a call waits for that count (a slow broker): th
 ASK_AGAIN_FIRST_S = 0.2  # a copy asked again (its reply queue moved) that the broker nacked goes
 ASK_AGAIN_CAP_S = 2.0  # again after about this long, doubling up to this (a new quorum leader
 # is elected in 0.3-8 s on the cluster rows, docs/reliability.md)
+FAILOVER_S = 30.0  # this long after a reconnect, a nacked publish goes again rather than "busy"
 
 
 class SeenIds:
@@ -295,9 +303,13 @@ class Rpc:
                     log.info("reply queue moved; %s asks %r again", message_id, key)
                     again = again or Backoff(first=ASK_AGAIN_FIRST_S, cap=ASK_AGAIN_CAP_S)
                 except Rejected:
-                    # The queue took the first copy; a nack of the copy asked again is the
-                    # moment (a quorum queue electing a new leader after its node died), not
-                    # "busy": it goes again until its deadline, as a gateway's copies do.
+                    # A nack of the copy asked again (the queue took the first), or of any
+                    # publish just after a reconnect, is the moment (a quorum queue electing a
+                    # new leader after its node died), not "busy": it goes again until its
+                    # deadline, as a gateway's copies do. (Seen in CI's cluster kill row: 32 users
+                    # told "busy", their core's model calls nacked while a leader was elected.)
+                    if again is None and failing_over(self.bus):
+                        again = Backoff(first=ASK_AGAIN_FIRST_S, cap=ASK_AGAIN_CAP_S)
                     delay = 0.0 if again is None else min(again.next(), time_left(deadline_ms))
                     if delay <= 0:
                         raise
@@ -332,6 +344,16 @@ class Rpc:
         )
         async with asyncio.timeout(time_left(deadline_ms)):
             return await answer  # one timer, not wait_for's task and callbacks (issue 16)
+
+
+def failing_over(bus: Bus) -> bool:
+    """Whether ``bus`` reconnected within FAILOVER_S: its node was lost (or restarted).
+
+    Then a quorum queue that nacks a publish is most likely electing a new leader for the one
+    lost with the node (RabbitMQ 3.10 nacks a fresh channel's publishes until one is elected),
+    and the publish goes again. Otherwise a nack means the queue is at its bound: "busy" at once,
+    so a burst past the bound is refused, not retried into the broker."""
+    return bus.reconnected_at > 0 and time.monotonic() - bus.reconnected_at < FAILOVER_S
 
 
 def time_left(deadline_ms: int) -> float:

@@ -33,7 +33,9 @@ from botwerk.schemas import BotwerkError
 from botwerk.schemas.messages import MAX_DEADLINE_MS
 
 S = TypeVar("S", bound=msgspec.Struct)
-NO_WORKER_GRACE_S = 10.0  # the default of no_worker_grace_s, also Rpc's own (infra/rpc.py)
+# The default of no_worker_grace_s, also Rpc's own (infra/rpc.py): longer than a worker takes to
+# notice that its cluster node went silent and connect to another (up to about 25 s: infra/rpc.py).
+NO_WORKER_GRACE_S = 30.0
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _URLS = {  # setting: (the schemes it takes, what it is, the form to use)
     "amqp_url": (

@@ -46,7 +46,14 @@ from botwerk.infra.errors import (
     Unroutable,
 )
 from botwerk.infra.logs import trace
-from botwerk.infra.rpc import ASK_AGAIN_CAP_S, ASK_AGAIN_FIRST_S, Inbox, SeenIds, time_left
+from botwerk.infra.rpc import (
+    ASK_AGAIN_CAP_S,
+    ASK_AGAIN_FIRST_S,
+    Inbox,
+    SeenIds,
+    failing_over,
+    time_left,
+)
 from botwerk.infra.settings import Settings
 from botwerk.schemas import Envelope, Inbound, Reply, User
 
@@ -197,7 +204,10 @@ class Gateway:
         except Unroutable:
             await self._fail(message_id, inbound, "no_worker", messages.NO_CORE)
         except Rejected:
-            await self._fail(message_id, inbound, "busy", messages.BUSY)
+            if failing_over(self.bus):  # a new leader being elected, most likely, not a full queue
+                self._go_again(inbound, message_id, deadline)
+            else:
+                await self._fail(message_id, inbound, "busy", messages.BUSY)
         except TooLarge:
             await self._fail(message_id, inbound, "bad_request", messages.MESSAGE_TOO_LONG)
         except PublishFailed as exc:
@@ -222,14 +232,19 @@ class Gateway:
         A core may answer both copies; the user sees one (``_answered``), or "took too long"
         at the first copy's deadline."""
         for message_id, (inbound, deadline) in self._asked.items():
-            task = asyncio.get_running_loop().create_task(
-                self._send_again(inbound, message_id, deadline)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._go_again(inbound, message_id, deadline)
+
+    def _go_again(self, inbound: Inbound, message_id: str, deadline: int) -> None:
+        """:meth:`_send_again` in a task of its own: its user's timer runs meanwhile."""
+        task = asyncio.get_running_loop().create_task(
+            self._send_again(inbound, message_id, deadline)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _send_again(self, inbound: Inbound, message_id: str, deadline: int) -> None:
-        """Send the copy until a queue takes it, its user is answered, or its deadline passes.
+        """Send the copy (or a first publish nacked just after a reconnect) until a queue takes
+        it, its user is answered, or its deadline passes.
 
         The broker took this message once already; a nack now is the moment, not the message:
         a quorum queue whose leader died with the node nacks until another is elected (seen

@@ -198,9 +198,10 @@ async def test_the_leading_node_killed_under_load_loses_nothing(
     assert verdict.clean, verdict.summary()
     # Every user answered by the mesh. Under CI's load 32 once heard "busy": the core's model
     # call was nacked on its channel and again on a fresh one while the new leader was being
-    # elected. An answer, not a loss; a retry after the election would spare them (not done).
+    # elected. A publish nacked just after a reconnect now goes again (rpc.failing_over), so
+    # "busy" is not an answer this row allows any more; "took too long" still is.
     assert verdict.answered == verdict.sent, verdict.summary()
-    assert set(verdict.errors) <= {"busy", "timeout"}, verdict.summary()
+    assert set(verdict.errors) <= {"timeout"}, verdict.summary()
     assert figures["reconnected_s"]["core"] is not None, "the core was on the node killed"
     assert_serving_again(figures)
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.faults import FaultMesh
+from tests.support.ledger import Verdict
 
 pytestmark = [pytest.mark.broker, pytest.mark.faults]
 
@@ -79,3 +80,49 @@ async def test_worker_frozen_negative_control_finishing_dead_deliveries_dead_let
         run = await frozen_run(mesh, sabotage="keep_dead_deliveries")
     reliability.record("worker_frozen", negative_dead_letters_of_answered=len(run["wrongly_dead"]))
     assert run["wrongly_dead"], "the sabotaged worker should dead-letter answered requests"
+
+
+# The only worker of a model away as long as a cluster failover keeps one away.
+
+AWAY_S = 22  # a worker on a frozen cluster node was back 13-21 s after the freeze (cluster row)
+AWAY_RATE = 5  # users' requests per second meanwhile
+
+
+async def lone_worker_away(mesh: FaultMesh) -> tuple[Verdict, float]:
+    """One worker, served and then frozen AWAY_S while users keep asking; the verdict and the
+    seconds from the freeze until the broker dropped the worker (its consumer count fell)."""
+    worker = mesh.start_worker()
+    mesh.start_core()
+    await mesh.load(20, rate=50)  # the core has seen the model served
+    load = asyncio.create_task(mesh.load((AWAY_S + 6) * AWAY_RATE, rate=AWAY_RATE))
+    await asyncio.sleep(2)
+    worker.send_signal(signal.SIGSTOP)
+    frozen = time.monotonic()
+    dropped_s = await mesh.until_unserved(mesh.names.infer_queue("echo"), timeout=AWAY_S)
+    await asyncio.sleep(max(AWAY_S - (time.monotonic() - frozen), 0))
+    worker.send_signal(signal.SIGCONT)
+    await load
+    return await mesh.verdict(), round(dropped_s - frozen, 1)
+
+
+async def test_a_lone_worker_away_as_long_as_a_failover_is_waited_for(make_mesh, reliability):
+    """The broker counts the frozen worker out in seconds (2 s heartbeats), and the queue has
+    no consumer for most of AWAY_S: the core must hold its users' requests for the worker that
+    comes back (``no_worker_grace_s``, 30 s), not tell them the model is not running."""
+    async with make_mesh(env=ENV) as mesh:
+        verdict, dropped_s = await lone_worker_away(mesh)
+    reliability.record("lone_worker_away", away_s=AWAY_S, dropped_after_s=dropped_s,
+                       **verdict.summary())  # fmt: skip
+    assert verdict.clean, verdict.summary()
+    assert verdict.answered == verdict.sent and not verdict.errors, verdict.summary()
+
+
+async def test_lone_worker_away_negative_control_the_old_10_s_grace_says_not_running(
+    make_mesh, reliability
+):
+    """With the grace this was before (10 s), users asking while the worker is away past it
+    hear "not running" though it is on its way back: the check above must see that."""
+    async with make_mesh(env={**ENV, "BOTWERK_NO_WORKER_GRACE_S": "10"}) as mesh:
+        verdict, _ = await lone_worker_away(mesh)
+    reliability.record("lone_worker_away", negative_not_running=verdict.errors["no_worker"])
+    assert verdict.errors["no_worker"], verdict.summary()

@@ -11,9 +11,12 @@ from botwerk.infra import topology
 from botwerk.infra.bus import Outgoing, now_ms
 from botwerk.infra.consumer import typed_handler
 from botwerk.infra.errors import DeadlineExceeded, RemoteError
+from botwerk.infra.rabbit import RabbitBus
 from botwerk.infra.rpc import Replies, Rpc, SeenIds
 from botwerk.schemas import Error, InferReply, InferRequest
 from tests.support.nacks import drop_first, fill
+from tests.support.proxy import FaultProxy
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -144,6 +147,57 @@ async def test_a_call_asked_again_goes_until_the_queue_takes_it(bus, rpc):
     await serve(bus, names, "m", answer, limits)
     reply = await call
     assert reply.outputs == {"i": 1}
+
+
+async def nacked_call(bus, settings, reconnect: FaultProxy | None) -> asyncio.Task:
+    """A call to a model queue at its bound, so the broker nacks it (as a quorum queue electing
+    a new leader does); with ``reconnect``, its bus lost the broker through that proxy just
+    before. The call's task, and the queue."""
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.base(names))
+    replies = Replies(bus, names, names.reply_queue("test", settings.instance))
+    await replies.start()
+    rpc = Rpc(bus, names, replies)
+    await bus.declare(topology.for_worker(names, "m", topology.Limits(max_length=1)))
+    await bus.publish(names.infer, "m", Outgoing.of(InferRequest(model="m", inputs={})))
+    ahead = await fill(bus, names.infer, "m", Outgoing.of(InferRequest(model="m", inputs={})))
+    if reconnect is not None:
+        before = bus.connected_at
+        reconnect.reset()
+        await eventually(lambda: bus.connected and bus.connected_at != before, timeout=10)
+    request = InferRequest(model="m", inputs={"i": 1})
+    call = asyncio.create_task(rpc.call(names.infer, "m", request, deadline_ms=now_ms() + 8000))
+    await asyncio.sleep(0.5)  # nacked meanwhile
+    return call, names, ahead
+
+
+async def test_a_call_nacked_just_after_a_reconnect_goes_until_the_queue_takes_it(settings):
+    """Just after its bus lost the broker (a node lost), a nack means a quorum queue electing a
+    new leader more likely than a full one: the call goes again until the queue takes it."""
+    proxy = FaultProxy("127.0.0.1", 5672).start()
+    bus = RabbitBus(settings.model_copy(update={"amqp_url": proxy.url_for(settings.amqp_url)}))
+    await bus.start(timeout=10)
+    try:
+        call, names, ahead = await nacked_call(bus, settings, reconnect=proxy)
+        assert not call.done(), call  # not "busy" at once
+        await drop_first(bus, names.infer_queue("m"), ahead)
+
+        async def answer(request):
+            return InferReply(model="m", version="1", outputs=request.inputs)
+
+        await serve(bus, names, "m", answer, topology.Limits(max_length=1))
+        assert (await call).outputs == {"i": 1}
+    finally:
+        await bus.close()
+        proxy.close()
+
+
+async def test_a_call_nacked_with_no_reconnect_is_busy_at_once(rabbit_bus, settings):
+    """The control: a bus that never lost the broker takes a nack for a full queue."""
+    call, _, _ = await nacked_call(rabbit_bus, settings, reconnect=None)
+    with pytest.raises(RemoteError, match="is full") as caught:
+        await call
+    assert caught.value.code == "busy"
 
 
 def test_seen_ids_are_bounded():

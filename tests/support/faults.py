@@ -178,6 +178,15 @@ class FaultMesh:
             users.append(asyncio.create_task(one()))
         return await asyncio.gather(*users)
 
+    async def until_unserved(self, queue: str, timeout: float) -> float:
+        """Monotonic time at which ``queue`` had no consumer (polled every 0.2 s)."""
+        give_up = time.monotonic() + timeout
+        while await self.bus.consumers(queue):
+            if time.monotonic() > give_up:
+                raise AssertionError(f"{queue} still had a consumer after {timeout:g}s")
+            await asyncio.sleep(0.2)
+        return time.monotonic()
+
     async def keep_alive(self, role: str, stop: asyncio.Event) -> int:
         """Restart ``role`` whenever its process exits, as a supervisor would; how many times."""
         restarts = 0

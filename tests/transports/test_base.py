@@ -10,12 +10,14 @@ from botwerk.cores.demo import DemoBot
 from botwerk.cores.runtime import Core
 from botwerk.infra import messages, topology
 from botwerk.infra.bus import Outgoing
+from botwerk.infra.rabbit import RabbitBus
 from botwerk.schemas import Inbound, Reply
 from botwerk.testing import ChatClient
 from botwerk.transports.base import serve_forever
 from botwerk.workers.echo.serve import EchoModel
 from botwerk.workers.runtime import Worker
 from tests.support.nacks import drop_first, fill
+from tests.support.proxy import FaultProxy
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.broker
@@ -103,6 +105,45 @@ async def test_a_message_asked_again_goes_until_its_queue_takes_it(bus, settings
             await role.stop()
     assert (reply.error, reply.text) == (None, "echo: are you there?")
     assert chat.gateway.stats["asked_again"] == 1
+
+
+async def test_a_message_nacked_just_after_a_reconnect_goes_until_its_queue_takes_it(settings):
+    """Just after the gateway's bus lost the broker (a node lost), a nack means the core's
+    quorum queue electing a new leader more likely than a full queue: the message goes again
+    until the queue takes it (here the queue is full, which nacks alike). Before, its user
+    heard "busy" at once; a gateway that never lost the broker still says so (the burst row of
+    the fault suite)."""
+    settings = settings.model_copy(update={"max_queue_length": 1})
+    names = topology.Names(settings.namespace)
+    proxy = FaultProxy("127.0.0.1", 5672).start()
+    bus = RabbitBus(settings.model_copy(update={"amqp_url": proxy.url_for(settings.amqp_url)}))
+    await bus.start(timeout=10)
+    try:
+        await bus.declare(topology.for_core(names, "demo", topology.limits_of(settings)))
+        async with ChatClient(bus, settings) as chat:
+            filler = Inbound(bot="demo", transport="test", conversation="f", user=chat_user(),
+                             text="filler", sent_at=0)  # fmt: skip
+            await bus.publish(names.inbound, "demo.test", Outgoing.of(filler))
+            ahead = await fill(bus, names.inbound, "demo.test", Outgoing.of(filler))
+            before = bus.connected_at
+            proxy.reset()
+            await eventually(lambda: bus.connected and bus.connected_at != before, timeout=10)
+            answer = await chat.submit("are you there?")
+            await asyncio.sleep(0.5)  # nacked meanwhile
+            assert not answer.done(), answer.result()  # not "busy" at once
+            await drop_first(bus, names.core_queue("demo"), ahead)
+            roles = [
+                Worker(bus, settings, EchoModel(settings)), Core(bus, settings, DemoBot(settings))
+            ]  # fmt: skip
+            for role in roles:
+                await role.start()
+            reply = await answer
+            for role in reversed(roles):
+                await role.stop()
+    finally:
+        await bus.close()
+        proxy.close()
+    assert (reply.error, reply.text) == (None, "echo: are you there?")
 
 
 async def test_a_bot_with_no_core_is_said_at_once(bus, settings):
