@@ -111,7 +111,12 @@ def cluster_measured(key: str, row: dict[str, Any]) -> str:
     service = (
         f"longest gap without answers {get('gap_s')} s; reconnected {fmt(get('reconnected_s'))}"
     )
-    leaders = f"new leaders in {get('leader_moved_s')} s, a new user answered {get('served_after_leader_s')} s after"
+    answering = get("answering_after_leader_s")
+    leaders = (
+        f"new leaders in {get('leader_moved_s')} s, "
+        + (f"users answered again {answering} s after, " if answering is not None else "")
+        + f"a new user answered {get('served_after_leader_s')} s after"
+    )
     return {
         "cluster_leader_kill": f"{leaders}; {service}; {ledger}",
         "cluster_freeze": f"{leaders}; {service}; healed by hand: "

@@ -14,8 +14,15 @@ What each row measures beside the ledger:
   until it was connected to another one (``None``: it never lost its connection);
 - ``leader_moved_s``: seconds from the fault until both queues had new leaders, from the
   nodes' own logs ("candidate -> leader");
+- ``answering_after_leader_s``: seconds from that election until the mesh answered a user
+  again (anyone: the roles serve again). Issue 18 asks for every role serving again within
+  15 s of a leader change; the rows assert this, and that every role that lost its node was
+  connected to another by then;
 - ``served_after_leader_s``: seconds from that election until a user who asked after it had
-  an answer. Issue 18 asks for every role serving again within 15 s of a leader change.
+  an answer. Reported, not asserted: that user waits behind everyone who asked while the
+  queue had no leader (50 a second, served first in first out), so it measures the backlog,
+  which grows with the machine's load (12.2-14.0 s in the freeze row under load, 9.7-11.1 s
+  quiet), more than the roles.
 """
 
 from __future__ import annotations
@@ -91,12 +98,13 @@ def elected(cluster: ThrowawayCluster, queues: list[str], since: float) -> float
     raise AssertionError(f"no new leader for {queues} a minute after the fault")
 
 
-def first_served_after(mesh: FaultMesh, moment: float) -> float | None:
-    """Seconds from ``moment`` (monotonic) until a user who asked after it got an answer."""
+def first_served_after(mesh: FaultMesh, moment: float, asked_after: bool) -> float | None:
+    """Seconds from ``moment`` (monotonic) until a user got an answer; ``asked_after``: only
+    users who asked after ``moment``."""
     ledger = mesh.ledger
     answered = [
-        ledger.answered_at[text] for text, asked in ledger.submitted_at.items()
-        if asked >= moment and text in ledger.answered_at
+        at for text, at in ledger.answered_at.items()
+        if at >= moment and (not asked_after or ledger.submitted_at[text] >= moment)
         and any(r.error is None for r in ledger.replies[text])
     ]  # fmt: skip
     return round(min(answered) - moment, 1) if answered else None
@@ -127,8 +135,9 @@ async def under_load(mesh: FaultMesh, fault, settle_s: float = 5) -> dict[str, o
     users go on asking ``settle_s`` more; the figures of the run.
 
     ``fault`` returns its own figures, and may name ``fault_at`` and ``elected_at`` (epoch
-    seconds): then ``leader_moved_s`` (fault to new leaders) and ``served_after_leader_s``
-    (new leaders to the first answer to someone who asked after them) are figures too.
+    seconds): then ``leader_moved_s`` (fault to new leaders), ``answering_after_leader_s`` (new
+    leaders to the first answer) and ``served_after_leader_s`` (to the first answer to someone
+    who asked after them) are figures too.
     """
     stop = asyncio.Event()
     load = asyncio.create_task(mesh.load(100_000, rate=RATE, until=stop))
@@ -142,9 +151,9 @@ async def under_load(mesh: FaultMesh, fault, settle_s: float = 5) -> dict[str, o
     if "elected_at" in figures:
         fault_at, elected_at = figures.pop("fault_at"), figures.pop("elected_at")
         figures["leader_moved_s"] = round(elected_at - fault_at, 1)
-        figures["served_after_leader_s"] = first_served_after(
-            mesh, elected_at - started_epoch + started
-        )
+        elected = elected_at - started_epoch + started
+        figures["answering_after_leader_s"] = first_served_after(mesh, elected, False)
+        figures["served_after_leader_s"] = first_served_after(mesh, elected, True)
     return {
         **figures,
         "gap_s": longest_gap(mesh, started - 1, ended),
@@ -162,9 +171,9 @@ def record_control(reliability: Reliability, row: str, verdict: Verdict) -> None
 
 
 def assert_serving_again(figures: dict) -> None:
-    """Users are answered, and every role that lost its node is connected to another, within
-    SERVING_AGAIN_S of the new leaders' election."""
-    served, moved = figures["served_after_leader_s"], figures["leader_moved_s"]
+    """Users are answered again, and every role that lost its node is connected to another,
+    within SERVING_AGAIN_S of the new leaders' election."""
+    served, moved = figures["answering_after_leader_s"], figures["leader_moved_s"]
     assert served is not None and served <= SERVING_AGAIN_S, figures
     late = {r: t for r, t in figures["reconnected_s"].items() if t and t > moved + SERVING_AGAIN_S}
     assert not late, figures
