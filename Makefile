@@ -41,10 +41,11 @@ lint: $(VENV)/.installed
 doctest: $(VENV)/.installed      ## the `>>>` examples in docstrings (seconds)
 	$(BIN)/pytest --doctest-modules -p no:cacheprovider -q $(DOCTESTS)
 
-# Two workers, tests spread over both (tests/conftest.py's groups do not take effect: see
-# there); `$(BIN)/pytest` alone runs in order. The 15 slowest are listed: where CI's time goes.
+# Two workers; one that runs out of tests takes some of the other's (`worksteal`; the tests
+# take from a second to 80). The 15 slowest are listed: where CI's time goes. `$(BIN)/pytest`
+# alone runs in order.
 unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not cluster" --durations=15
+	$(BIN)/pytest -n 2 --dist worksteal -m "not cluster" --durations=15
 
 # The cluster rows on their own, after the rest: three nodes and their mesh alone on the machine
 # (about 5 minutes), not beside the single-node fault rows, whose timings they would disturb.
