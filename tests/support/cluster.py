@@ -63,8 +63,7 @@ class ThrowawayCluster:
     def start(self) -> float:
         """Boot every node at once, join the others to the first; the seconds it took."""
         started = time.monotonic()
-        with ThreadPoolExecutor(len(self.nodes)) as pool:
-            list(pool.map(ThrowawayBroker.start, self.nodes))
+        self._each(ThrowawayBroker.start, self.nodes)
         first = self.nodes[0]
         for node in self.nodes[1:]:
             node.ctl("stop_app")
@@ -180,15 +179,14 @@ class ThrowawayCluster:
             for node in stuck:
                 if node.running:
                     node.kill()
-            with ThreadPoolExecutor(len(self.nodes)) as pool:  # a node waits for its peers
-                list(pool.map(ThrowawayBroker.start, stuck))
+            self._each(ThrowawayBroker.start, stuck)  # at once: a node waits for its peers
             self.wait_running(len(self.nodes), timeout=HEAL_S)
         self._each(lambda node: node.ctl("set_disk_free_limit", DISK_FREE_LIMIT), self.nodes)
 
     @staticmethod
     def _each(ask: Callable[[ThrowawayBroker], T], nodes: list[ThrowawayBroker]) -> list[T]:
-        """``ask(node)`` for every node at once: each boots a CLI (a second of CPU, several
-        under load), and a heal asks every node twice, before and after every row."""
+        """``ask(node)`` for every node at once: a node boots, or a CLI asks it (a second of
+        CPU, several under load; a heal asks every node twice, before and after every row)."""
         with ThreadPoolExecutor(max(len(nodes), 1)) as pool:
             return list(pool.map(ask, nodes))
 
