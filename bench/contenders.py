@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import socket
@@ -290,6 +291,12 @@ CONTENDERS = [
     Contender("bare", "bare pika, transient", _serve_chain(start_bare), BareClient),
     Contender(
         "guaranteed", "bare pika, mesh guarantees", _serve_chain(start_guaranteed), GuaranteedClient
+    ),
+    Contender(
+        "routed",
+        "bare pika, mesh guarantees and routing",
+        _serve_chain(functools.partial(start_guaranteed, routed=True)),
+        functools.partial(GuaranteedClient, routed=True),
     ),
     Contender("rpc", "Botwerk RPC, one hop", _serve_mesh(("worker", "echo")), RpcClient),
     Contender("celery", "Celery, one hop", _serve_celery, CeleryClient),

@@ -16,10 +16,16 @@ own process, with what the mesh promises and nothing else:
 
 What it leaves out is Botwerk's own work: no schema validation, no deadline checks, no
 metrics, no logging, no reconnects. pika's SelectConnection, one callback per frame, no asyncio.
+
+Each hop publishes straight to its queue (the default exchange), or, ``routed``, through
+exchanges of the mesh's kinds and bindings (inbound: topic, ``<bot>.*``; infer: direct, the
+model's name; replies: topic, each reply queue's own name), so the broker routes every message
+as it does the mesh's: what routing costs the broker is then in this chain too.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -38,14 +44,34 @@ WORK_QUEUE = {"x-queue-type": "quorum"}
 PREFETCH = {"worker": 16, "core": 32}  # BOTWERK_MAX_BATCH and BOTWERK_PREFETCH's defaults
 
 
-def declare(ns: str) -> None:
-    """The chain's queues, on a connection of their own."""
+EXCHANGES = {"inbound": "topic", "infer": "direct", "replies": "topic"}  # the mesh's kinds
+
+
+def route(ns: str, routed: bool, hop: str, queue: str) -> tuple[str, str]:
+    """The exchange and routing key that take a message of ``hop`` to ``queue``."""
+    if not routed:
+        return "", queue
+    key = {"inbound": "demo.bench", "infer": "echo", "replies": queue}[hop]
+    return f"{ns}.x.{hop}", key
+
+
+def declare(ns: str, routed: bool = False) -> None:
+    """The chain's queues (and, ``routed``, its exchanges and bindings), on a connection of
+    their own."""
     with pika.BlockingConnection(pika.URLParameters(URL)) as connection:
         channel = connection.channel()
         for name in ("core", "worker"):
             channel.queue_declare(f"{ns}.{name}", durable=True, arguments=WORK_QUEUE)
         for name in ("core.replies", "client"):
             channel.queue_declare(f"{ns}.{name}", durable=True, arguments=REPLY_QUEUE)
+        if not routed:
+            return
+        for hop, kind in EXCHANGES.items():
+            channel.exchange_declare(f"{ns}.x.{hop}", kind, durable=True)
+        bindings = [("core", "inbound", "demo.*"), ("worker", "infer", "echo")]
+        bindings += [(name, "replies", f"{ns}.{name}") for name in ("core.replies", "client")]
+        for name, hop, key in bindings:
+            channel.queue_bind(f"{ns}.{name}", f"{ns}.x.{hop}", key)
 
 
 def properties(kind: str, **fields: Any) -> BasicProperties:
@@ -72,8 +98,15 @@ class Confirming:
     """One SelectConnection channel with publisher confirms: ``publish(..., then)`` calls
     ``then()`` once the broker confirms that message, ``multiple`` confirms included."""
 
-    def __init__(self, consume: dict[str, Callable[..., None]], prefetch: int, ready: Any) -> None:
+    def __init__(
+        self,
+        consume: dict[str, Callable[..., None]],
+        prefetch: int,
+        ready: Any,
+        route: Callable[[str, str], tuple[str, str]],
+    ) -> None:
         self.consume = consume
+        self.route = route  # (hop, queue) -> (exchange, routing key)
         self.prefetch = prefetch
         self.ready = ready
         self.pending: dict[int, Callable[[], None]] = {}
@@ -98,9 +131,10 @@ class Confirming:
         self.ready()
 
     def publish(
-        self, key: str, body: bytes, props: BasicProperties, then: Callable[[], None]
+        self, hop: str, queue: str, body: bytes, props: BasicProperties, then: Callable[[], None]
     ) -> None:
-        self.channel.basic_publish("", key, body, props, mandatory=True)
+        exchange, key = self.route(hop, queue)
+        self.channel.basic_publish(exchange, key, body, props, mandatory=True)
         self.published += 1
         self.pending[self.published] = then
 
@@ -113,19 +147,20 @@ class Confirming:
             self.pending.pop(tag)()
 
 
-def guaranteed_worker(ns: str) -> None:
+def guaranteed_worker(ns: str, routed: bool = False) -> None:
     def on_request(channel: Channel, method: Any, props: BasicProperties, body: bytes) -> None:
         request = msgpack.unpackb(body, raw=False)
         reply = {"model": "echo", "version": "1", "outputs": {"text": request["inputs"]["text"]}}
         answer = properties("infer_reply", correlation_id=props.message_id)
         tag = method.delivery_tag
-        link.publish(props.reply_to, pack(reply), answer, lambda: channel.basic_ack(tag))
+        link.publish("replies", props.reply_to, pack(reply), answer, lambda: channel.basic_ack(tag))
 
-    link = Confirming({f"{ns}.worker": on_request}, PREFETCH["worker"], lambda: None)
+    routes = functools.partial(route, ns, routed)
+    link = Confirming({f"{ns}.worker": on_request}, PREFETCH["worker"], lambda: None, routes)
     link.connection.ioloop.start()
 
 
-def guaranteed_core(ns: str) -> None:
+def guaranteed_core(ns: str, routed: bool = False) -> None:
     replies = f"{ns}.core.replies"
     waiting: dict[str, tuple[int, BasicProperties, dict[str, Any]]] = {}
 
@@ -134,7 +169,7 @@ def guaranteed_core(ns: str) -> None:
         request = properties("infer", reply_to=replies, expiration="30000")
         waiting[request.message_id] = (method.delivery_tag, props, inbound)
         infer = {"model": "echo", "inputs": {"text": inbound["text"]}}
-        link.publish(f"{ns}.worker", pack(infer), request, lambda: None)
+        link.publish("infer", f"{ns}.worker", pack(infer), request, lambda: None)
 
     def on_reply(channel: Channel, method: Any, props: BasicProperties, body: bytes) -> None:
         inbound_tag, asked, inbound = waiting.pop(props.correlation_id)
@@ -147,17 +182,23 @@ def guaranteed_core(ns: str) -> None:
             channel.basic_ack(inbound_tag)
             channel.basic_ack(reply_tag)
 
-        link.publish(asked.reply_to, pack(reply), answer, done)
+        link.publish("replies", asked.reply_to, pack(reply), answer, done)
 
     consume = {f"{ns}.core": on_inbound, replies: on_reply}
-    link = Confirming(consume, PREFETCH["core"], lambda: None)
+    link = Confirming(consume, PREFETCH["core"], lambda: None, functools.partial(route, ns, routed))
     link.connection.ioloop.start()
 
 
-def start_guaranteed(ns: str) -> list[Any]:
+def start_guaranteed(ns: str, routed: bool = False) -> list[Any]:
     """The chain's core and worker, consuming when this returns."""
-    declare(ns)
-    roles = spawn([guaranteed_worker, guaranteed_core], ns)
+    declare(ns, routed)
+    roles = spawn(
+        [
+            functools.partial(guaranteed_worker, routed=routed),
+            functools.partial(guaranteed_core, routed=routed),
+        ],
+        ns,
+    )
     for queue in (f"{ns}.worker", f"{ns}.core"):
         admin.wait_for_consumers(URL, queue)
     return roles
@@ -166,11 +207,12 @@ def start_guaranteed(ns: str) -> list[Any]:
 class GuaranteedClient:
     """The transport: persistent inbound messages with pipelined confirms, replies acked."""
 
-    def __init__(self, ns: str) -> None:
+    def __init__(self, ns: str, routed: bool = False) -> None:
         self.ns = ns
         self.sent: dict[str, float] = {}
         self.latencies: list[float] = []
-        self.link = Confirming({f"{ns}.client": self._on_reply}, 256, self._stop)
+        routes = functools.partial(route, ns, routed)
+        self.link = Confirming({f"{ns}.client": self._on_reply}, 256, self._stop, routes)
         self.link.connection.ioloop.start()  # until consuming
         self.todo = 0
         self.inflight = 1
@@ -186,7 +228,7 @@ class GuaranteedClient:
                    "text": f"m{self.todo}", "direct": True, "sent_at": time.time()}  # fmt: skip
         props = properties("inbound", reply_to=f"{self.ns}.client")
         self.sent[props.message_id] = time.perf_counter()
-        self.link.publish(f"{self.ns}.core", pack(inbound), props, lambda: None)
+        self.link.publish("inbound", f"{self.ns}.core", pack(inbound), props, lambda: None)
 
     def _on_reply(self, channel: Channel, method: Any, props: BasicProperties, body: bytes) -> None:
         self.latencies.append(time.perf_counter() - self.sent.pop(props.correlation_id))

@@ -102,6 +102,16 @@ RATIOS = [
     # The floor under the target above: the guarantees alone, with no Botwerk code at all.
     ("bare chain with the guarantees req/s / transient", "guaranteed", "bare", 32, "rate", ""),
     ("mesh req/s / bare chain with the guarantees", "mesh", "guaranteed", 64, "rate", ""),
+    # The same floor with the broker routing every message through the mesh's exchanges.
+    ("mesh p50 / bare chain with the guarantees and routing", "mesh", "routed", 1, "p50", ""),
+    (
+        "routed bare chain p50 / bare chain with the guarantees",
+        "routed",
+        "guaranteed",
+        1,
+        "p50",
+        "",
+    ),
     ("Botwerk RPC req/s / Celery, 32 in flight", "rpc", "celery", 32, "rate", ">= 3"),
     ("Botwerk RPC p50 / Celery p50", "rpc", "celery", 1, "p50", "< 1"),
     ("Botwerk RPC req/s / Pyro5, 32 in flight", "rpc", "pyro5", 32, "rate", ""),

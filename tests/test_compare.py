@@ -42,3 +42,37 @@ def test_the_quick_run_writes_the_table_and_the_plots(amqp_url, tmp_path):
     assert [row.split(" | ")[1] for row in rows] == ["1", "8", "32", "64"]
     for name in ("latency", "throughput", "cpu"):
         assert (docs / "img" / f"perf-{name}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_routed_chain_goes_through_exchanges_of_the_mesh_s_kinds(amqp_url, tmp_path):
+    """The routed floor publishes to exchanges, never to a queue by name, and answers."""
+    from bench.guaranteed import EXCHANGES, route
+
+    assert route("ns", False, "infer", "ns.worker") == ("", "ns.worker")
+    assert route("ns", True, "inbound", "ns.core") == ("ns.x.inbound", "demo.bench")
+    assert route("ns", True, "infer", "ns.worker") == ("ns.x.infer", "echo")
+    assert route("ns", True, "replies", "ns.client") == ("ns.x.replies", "ns.client")
+    assert EXCHANGES == {"inbound": "topic", "infer": "direct", "replies": "topic"}
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "performance.md").write_text(
+        "<!-- compare:begin -->\n<!-- compare:end -->\n"
+    )
+    command = [
+        sys.executable,
+        "bench/compare.py",
+        "--quick",
+        "--only",
+        "routed",
+        "--out",
+        str(tmp_path),
+    ]
+    env = {"BOTWERK_AMQP_URL": amqp_url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "docs" / "performance.md").read_text()
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| bare pika, mesh guarantees and routing |")
+    ]
+    assert [row.split(" | ")[1] for row in rows] == ["1", "8", "32", "64"]

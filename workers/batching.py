@@ -12,7 +12,9 @@ the default, requests that queued while the last batch computed form the next on
 ``predict(inputs)`` on the executor so the event loop (and with it the AMQP heartbeats) never
 stalls. A model whose predict takes microseconds says so with ``on_loop(inputs)``: a batch it
 calls cheap runs right on the loop, saving a thread hop per batch (more than the echo model's
-7 us predict); anything that could take milliseconds must answer False. It checks that
+7 us predict); anything that could take milliseconds must answer False. With nothing queued,
+nothing computing and ``max_wait_ms`` 0, such a request is computed in ``submit`` itself, a
+batch of one, without the owner loop's two loop turns. It checks that
 outputs match inputs one to one. If a batch raises, its requests are run again one by one, so
 one bad input fails only its own request. A request whose deadline passed while it queued is
 failed with :class:`DeadlineExceeded` and never computed.
@@ -103,8 +105,26 @@ class Batcher(Generic[In, Out]):
     async def submit(self, item: In, deadline_ms: int | None = None) -> Batched[Out]:
         """The model's output for ``item``; raises what ``predict`` raised on it alone."""
         pending: _Pending[In, Out] = _Pending(item, deadline_ms)
+        if self._alone_now(item):
+            # Computed right here: nothing queued to join it, nothing running, no wait to fill
+            # a batch asked for, and a model that calls it cheap. The queue and the owner
+            # loop's wake-up would cost two loop turns for a batch of one all the same.
+            if not self._expire(pending):
+                await self._compute([pending])  # on the loop: returns without suspending
+            return pending.future.result()
         self._queue.put_nowait(pending)
         return await pending.future
+
+    def _alone_now(self, item: In) -> bool:
+        """Whether ``item`` would be a batch of one run on the loop, so it may run at once."""
+        return (
+            self._max_wait == 0
+            and self._queue.empty()
+            and not self._busy
+            and not self._swaps
+            and self._on_loop is not None
+            and self._on_loop([item])
+        )
 
     async def swap(
         self, predict: Predict[In, Out], version: str, on_loop: OnLoop[In] | None = None

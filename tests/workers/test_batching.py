@@ -180,6 +180,31 @@ async def test_a_batch_the_model_calls_cheap_runs_on_the_loop_and_others_on_its_
     assert loop_thread not in new.idents
 
 
+async def test_a_cheap_request_to_an_idle_batcher_is_computed_in_submit_itself(executor):
+    """No owner loop runs here: only the direct path can answer (the old code waited forever)."""
+    model = Recorder()
+    cheap = Batcher(
+        model, max_batch=4, max_wait_ms=0, executor=executor, on_loop=lambda items: 9 not in items
+    )
+    done = await asyncio.wait_for(cheap.submit(2, now_ms() + 5000), 1)
+    assert (done.output, done.batch_size, model.idents) == (20, 1, {threading.get_ident()})
+    with pytest.raises(DeadlineExceeded):
+        await asyncio.wait_for(cheap.submit(3, now_ms() - 1), 1)  # expired: never computed
+    assert model.batches == [[2]]
+
+    # Not cheap, or a wait to fill a batch asked for: through the queue and the owner loop.
+    waiting = Batcher(
+        Recorder(), max_batch=4, max_wait_ms=5, executor=executor, on_loop=lambda items: True
+    )
+    for batcher, item in ((cheap, 9), (waiting, 1)):
+        queued = asyncio.create_task(batcher.submit(item))
+        await asyncio.sleep(0.05)
+        assert not queued.done()
+        task = await run(batcher)
+        assert (await queued).output == item * 10
+        task.cancel()
+
+
 async def test_an_exception_on_the_loop_fails_only_its_own_request(executor):
     model = Recorder(fail_on=3)
     batcher = Batcher(
