@@ -17,35 +17,38 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
+def quick_run(amqp_url: str, out: Path, only: str) -> str:
+    """``bench/compare.py --quick --only ONLY`` into ``out``; the performance.md it wrote."""
+    command = [sys.executable, "bench/compare.py", "--quick", "--only", only, "--out", str(out)]
+    env = {"BOTWERK_AMQP_URL": amqp_url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return (out / "docs" / "performance.md").read_text()
+
+
+def rows_of(text: str, label: str) -> list[str]:
+    """The in-flight levels of ``label``'s rows in the table."""
+    rows = [line for line in text.splitlines() if line.startswith(f"| {label} |")]
+    return [row.split(" | ")[1] for row in rows]
+
+
 def test_the_quick_run_writes_the_table_and_the_plots(amqp_url, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "performance.md").write_text(
         "prose\n<!-- compare:begin -->\nold\n<!-- compare:end -->\nend\n"
     )
-    command = [
-        sys.executable,
-        "bench/compare.py",
-        "--quick",
-        "--only",
-        "bare",
-        "--out",
-        str(tmp_path),
-    ]
-    env = {"BOTWERK_AMQP_URL": amqp_url, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    text = (docs / "performance.md").read_text()
+    text = quick_run(amqp_url, tmp_path, "bare")
     assert text.startswith("prose\n<!-- compare:begin -->\nRun ") and text.endswith("end\n")
     assert "old" not in text
-    rows = [line for line in text.splitlines() if line.startswith("| bare pika, transient |")]
-    assert [row.split(" | ")[1] for row in rows] == ["1", "8", "32", "64"]
+    assert rows_of(text, "bare pika, transient") == ["1", "8", "32", "64"]
     for name in ("latency", "throughput", "cpu"):
         assert (docs / "img" / f"perf-{name}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_routed_chain_goes_through_exchanges_of_the_mesh_s_kinds(amqp_url, tmp_path):
-    """The routed floor publishes to exchanges, never to a queue by name, and answers."""
+    """The routed floor publishes to exchanges, never to a queue by name, and answers (its
+    inbound routing key, ``demo.bench``, names no queue: only the exchange takes it there)."""
     from bench.guaranteed import EXCHANGES, route
 
     assert route("ns", False, "infer", "ns.worker") == ("", "ns.worker")
@@ -57,22 +60,5 @@ def test_the_routed_chain_goes_through_exchanges_of_the_mesh_s_kinds(amqp_url, t
     (tmp_path / "docs" / "performance.md").write_text(
         "<!-- compare:begin -->\n<!-- compare:end -->\n"
     )
-    command = [
-        sys.executable,
-        "bench/compare.py",
-        "--quick",
-        "--only",
-        "routed",
-        "--out",
-        str(tmp_path),
-    ]
-    env = {"BOTWERK_AMQP_URL": amqp_url, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    text = (tmp_path / "docs" / "performance.md").read_text()
-    rows = [
-        line
-        for line in text.splitlines()
-        if line.startswith("| bare pika, mesh guarantees and routing |")
-    ]
-    assert [row.split(" | ")[1] for row in rows] == ["1", "8", "32", "64"]
+    text = quick_run(amqp_url, tmp_path, "routed")
+    assert rows_of(text, "bare pika, mesh guarantees and routing") == ["1", "8", "32", "64"]
