@@ -1,11 +1,12 @@
 """The comparison suite: the mesh against bare pika, Celery and Pyro5, in one interleaved run.
 
     pip install -e '.[bench]'       # Pyro5, matplotlib, psutil
-    python bench/compare.py         # about 4 minutes on a 2-core machine; --quick: under a minute
+    python bench/compare.py         # 1.5-4 minutes on a 2-core machine; --quick: under a minute
 
-Six contenders answer echo requests (bench/contenders.py says what each one is): the Botwerk
-mesh's four hops, the bare pika chain transient and with the mesh's guarantees, and three
-single hops (one Botwerk RPC, Celery's ``apply_async().get()``, a Pyro5 call). Each is run at
+Seven contenders answer echo requests (bench/contenders.py says what each one is): the Botwerk
+mesh's four hops, the bare pika chain transient, with the mesh's guarantees, and with those
+guarantees routed through exchanges as the mesh routes, and three single hops (one Botwerk RPC,
+Celery's ``apply_async().get()``, a Pyro5 call). Each is run at
 1, 8, 32 and 64 requests in flight. Repetitions are interleaved (every contender at one
 in-flight level, in an order that rotates, then the next level, then the next repetition), so
 a noisy neighbour hits all of them alike. Around every run the CPU time of each process is
