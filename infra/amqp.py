@@ -247,7 +247,8 @@ def _incoming(props: Any, body: bytes) -> Outgoing:
 
 
 class Consumer:
-    """One queue consumed on a channel of its own, each delivery handled in its own task."""
+    """One queue consumed on a channel of its own, each delivery handled in its own task (or,
+    by a plain callback, in pika's callback: :data:`botwerk.infra.bus.Handler`)."""
 
     def __init__(self, queue: str, handler: Handler, prefetch: int, tag: str | None = None) -> None:
         self.queue = queue
@@ -308,7 +309,10 @@ class Consumer:
             self.queue, method.exchange, method.routing_key, _incoming(props, body),
             method.redelivered, settle, _alive=lambda: channel.is_open,
         )  # fmt: skip
-        task = asyncio.get_running_loop().create_task(self.handler(delivery))
+        work = self.handler(delivery)
+        if work is None:
+            return  # a plain callback: handled and settled already
+        task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -166,7 +166,10 @@ class Delivery:
         self._settle(how)
 
 
-Handler = Callable[[Delivery], Coroutine[Any, Any, None]]
+Handler = Callable[[Delivery], Coroutine[Any, Any, None] | None]
+"""Called with each delivery in the bus's own callback. It returns a coroutine, which the bus
+runs as a task of its own, or None when it settled the delivery there and then (a plain
+callback: no task and no loop turn for a delivery that needs no waiting, issue 16)."""
 
 
 class Subscription(Protocol):

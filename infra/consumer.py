@@ -14,6 +14,10 @@ Given ``labels``, it also counts each message by outcome (``ok``, or what ``hand
 handling (:mod:`botwerk.infra.metrics`).
 Roles that answer requests build on it through :mod:`botwerk.infra.responder`; reply queues
 through :class:`botwerk.infra.rpc.Inbox`.
+
+:func:`typed_callback` is the same for a ``handle`` that never waits (a reply handed to the call
+that waits for it): each delivery is decoded, handled and acked in the bus's own callback, with
+no task and no loop turn of its own; only dead-lettering, which publishes, takes a task.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from botwerk.infra import metrics
 from botwerk.infra.bus import Bus, Delivery, Handler, dead_letter, now_ms
@@ -79,6 +83,57 @@ def typed_handler(
         metrics.count(labels, outcome)
 
     return on_delivery
+
+
+def typed_callback(
+    bus: Bus,
+    names: Names,
+    expect: tuple[type[E], ...],
+    handle: Callable[[E, Delivery], None],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Handler:
+    """:func:`typed_handler` for a ``handle`` that returns at once: a plain callback.
+
+    ``handle`` returning acks the delivery there and then; :class:`DeadLetter`, or any other
+    exception, dead-letters it (in a task: that publishes and waits for the confirm);
+    :class:`Requeue` requeues it. No metrics: reply queues are not counted.
+    """
+
+    def on_delivery(delivery: Delivery) -> Coroutine[Any, Any, None] | None:
+        raw = delivery.message
+        trace_id = delivery.trace or raw.message_id
+        with trace(trace_id):
+            try:
+                message: E = decode(
+                    raw.body, raw.type, raw.content_type, expect=expect, max_bytes=max_bytes
+                )
+                handle(message, delivery)
+            except SchemaError as exc:
+                reason, code = f"schema error: {exc}", "schema"
+            except DeadLetter as exc:
+                reason, code = exc.reason, exc.code
+            except Requeue:
+                delivery.requeue()
+                return None
+            except Exception as exc:
+                log.exception("handler failed on %s", raw.message_id)
+                reason, code = f"handler error: {type(exc).__name__}: {exc}", "handler_error"
+            else:
+                if delivery.settled is None:
+                    delivery.ack()
+                return None
+        return _dead_letter_traced(bus, names, delivery, reason, code, trace_id)
+
+    return on_delivery
+
+
+async def _dead_letter_traced(
+    bus: Bus, names: Names, delivery: Delivery, reason: str, code: str, trace_id: str
+) -> None:
+    if delivery.settled is None:
+        with trace(trace_id):
+            await dead_letter(bus, names, delivery, reason, code=code)
 
 
 async def _run(

@@ -239,7 +239,9 @@ class MemoryBus:
             consumer.queue.spec.name, item.exchange, item.routing_key, message,
             item.deliveries > 0, lambda how: self._settle(consumer, tag, how),
         )  # fmt: skip
-        task = asyncio.get_running_loop().create_task(consumer.handler(delivery))
+        # Always a task here, a plain callback's included: settling one delivers the next, and
+        # in the callback that would recurse once per queued message.
+        task = asyncio.get_running_loop().create_task(_handle(consumer.handler, delivery))
         consumer.tasks.add(task)
         task.add_done_callback(consumer.tasks.discard)
 
@@ -317,3 +319,10 @@ def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
     if head == "#":
         return any(_match(rest, words[i:]) for i in range(len(words) + 1))
     return bool(words) and head in ("*", words[0]) and _match(rest, words[1:])
+
+
+async def _handle(handler: Handler, delivery: Delivery) -> None:
+    """Run ``handler`` on ``delivery``, and the coroutine it returns, if any."""
+    work = handler(delivery)
+    if work is not None:
+        await work

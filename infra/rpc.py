@@ -42,16 +42,17 @@ duplicate (the same request answered twice after a redelivery).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from botwerk.infra.backoff import Backoff
 from botwerk.infra.bus import Bus, Delivery, Outgoing, new_id, now_ms
-from botwerk.infra.consumer import typed_handler
+from botwerk.infra.consumer import typed_callback, typed_handler
 from botwerk.infra.errors import (
     DeadlineExceeded,
     PublishFailed,
@@ -96,13 +97,21 @@ class SeenIds:
             self._ids.popitem(last=False)
 
 
+ReplyHandle = Callable[[Envelope, Delivery], Awaitable[None]]
+"""An inbox's handler that waits (a gateway's: on the platform): a task per reply."""
+PlainReplyHandle = Callable[[Envelope, Delivery], None]
+"""An inbox's handler that returns at once (:class:`Replies`): run in the bus's callback."""
+
+
 class Inbox:
     """A process's own reply queue: each reply, decoded and traced, goes to ``handle``.
 
     Declared per process (``{ns}.reply.<role>.<id>``), it is consumed like any queue: ``handle``
     returning acks the reply, raising :class:`DeadLetter` dead-letters it. :class:`Replies`
-    matches replies to the calls that wait for them; a transport's gateway takes every reply
-    it gets to its user (``transports/base.py``).
+    matches replies to the calls that wait for them, in a plain function run in the bus's own
+    callback (:func:`~botwerk.infra.consumer.typed_callback`: no task per reply); a transport's
+    gateway takes every reply it gets to its user (``transports/base.py``), a coroutine run as
+    a task per reply, since it waits on the platform.
 
     On a cluster the queue lives on one node. When that node is down the inbox moves to a new
     queue (``...-moved1``, ``-moved2``, ...): ``queue`` names the current one, and
@@ -114,7 +123,7 @@ class Inbox:
         bus: Bus,
         names: Names,
         queue: str,
-        handle: Callable[[Envelope, Delivery], Awaitable[None]],
+        handle: ReplyHandle | PlainReplyHandle,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         on_moved: Callable[[], None] = lambda: None,
@@ -132,9 +141,13 @@ class Inbox:
     async def start(self, prefetch: int = 256) -> None:
         self.bus.movable(self.queue, self._move)
         await self.bus.declare(for_replies(self.names, self.queue))
-        handler = typed_handler(
-            self.bus, self.names, REPLY_TYPES, self._handle, max_bytes=self.max_bytes
-        )
+        handler = (
+            typed_handler(self.bus, self.names, REPLY_TYPES, cast(ReplyHandle, self._handle),
+                          max_bytes=self.max_bytes)
+            if inspect.iscoroutinefunction(self._handle)
+            else typed_callback(self.bus, self.names, REPLY_TYPES,
+                                cast(PlainReplyHandle, self._handle), max_bytes=self.max_bytes)
+        )  # fmt: skip
         self._subscription = await self.bus.consume(self.queue, handler, prefetch=prefetch)
 
     async def stop(self) -> None:
@@ -181,7 +194,7 @@ class Replies(Inbox):
                 future.set_exception(ReplyQueueMoved())
         self._waiting.clear()
 
-    async def _on_reply(self, reply: Envelope, delivery: Delivery) -> None:
+    def _on_reply(self, reply: Envelope, delivery: Delivery) -> None:
         correlation_id = delivery.message.correlation_id or ""
         future = self._waiting.pop(correlation_id, None)
         if future is None:

@@ -1,28 +1,35 @@
-"""Typed handlers: bad input is dead-lettered with its reason and good traffic keeps flowing."""
+"""Typed handlers: bad input is dead-lettered with its reason and good traffic keeps flowing.
+
+Each test runs with a handler that is a coroutine (a task per delivery) and with a plain
+callback (``typed_callback``: handled in the bus's own callback), on both buses.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import msgpack
 import pytest
 
 from botwerk.infra import topology
 from botwerk.infra.bus import Outgoing, dead_reason
-from botwerk.infra.consumer import typed_handler
+from botwerk.infra.consumer import typed_callback, typed_handler
 from botwerk.infra.errors import DeadLetter, Requeue
-from botwerk.schemas import InferRequest, Reply
+from botwerk.infra.rpc import Replies
+from botwerk.schemas import InferReply, InferRequest, Reply
 from tests.support.waiting import collect, eventually
 
 pytestmark = pytest.mark.broker
 
 
-@pytest.fixture
-async def setup(bus, settings):
+@pytest.fixture(params=["task", "callback"])
+async def setup(request, bus, settings):
     names = topology.Names(settings.namespace)
     await bus.declare(topology.for_worker(names, "m", topology.Limits(delivery_limit=2)))
     dead = await collect(bus, names.dead)
     handled: list = []
 
-    async def handle(request: InferRequest, delivery) -> None:
+    def decide(request: InferRequest, delivery) -> None:
         command = request.inputs.get("do")
         if command == "raise":
             raise ValueError("boom")
@@ -32,11 +39,14 @@ async def setup(bus, settings):
             raise Requeue()
         handled.append(request)
 
-    await bus.consume(
-        names.infer_queue("m"),
-        typed_handler(bus, names, (InferRequest,), handle, max_bytes=4096),
-        prefetch=10,
-    )
+    async def handle(request: InferRequest, delivery) -> None:
+        decide(request, delivery)
+
+    if request.param == "task":
+        handler = typed_handler(bus, names, (InferRequest,), handle, max_bytes=4096)
+    else:
+        handler = typed_callback(bus, names, (InferRequest,), decide, max_bytes=4096)
+    await bus.consume(names.infer_queue("m"), handler, prefetch=10)
 
     async def send(body: bytes, type_name: str = InferRequest.TYPE, content_type=None):
         message = Outgoing(body, type_name, content_type=content_type or "application/msgpack")
@@ -92,3 +102,25 @@ async def test_requeue_gives_the_message_another_delivery(setup):
     await send(good(do="requeue"))
     await eventually(lambda: len(handled) == 1)
     assert dead == []
+
+
+async def test_replies_are_matched_in_the_bus_callback_without_a_task(rabbit_bus, settings):
+    """A reply to a waiting call is handed over in pika's callback: no task, no loop turn."""
+    names = topology.Names(settings.namespace)
+    seen: list[asyncio.Task | None] = []
+
+    class Watched(Replies):
+        def _on_reply(self, reply, delivery) -> None:
+            seen.append(asyncio.current_task())
+            super()._on_reply(reply, delivery)
+
+    replies = Watched(rabbit_bus, names, names.reply_queue("test", settings.instance))
+    await replies.start()
+    answer = replies.expect("call-1")
+    reply = InferReply(model="m", version="1", outputs={"text": "hi"})
+    await rabbit_bus.publish(
+        names.replies, replies.queue, Outgoing.of(reply, correlation_id="call-1")
+    )
+    assert (await asyncio.wait_for(answer, 5)).outputs == {"text": "hi"}
+    assert seen == [None]
+    await replies.stop()
