@@ -119,15 +119,36 @@ RATIOS = [
 ]
 
 
-def ratios(found: dict[tuple[str, int], Row]) -> str:
-    lines = ["| ratio | at in flight | value | issue 16's target |", "|---|---|---|---|"]
+def ratios(found: dict[tuple[str, int], Row], runs: list[Run]) -> str:
+    """The headline ratios: of the pooled figures, and paired repetition by repetition."""
+    lines = [
+        "| ratio | at in flight | value | per repetition: median (range) | issue 16's target |",
+        "|---|---|---|---|---|",
+    ]
     for what, top, bottom, inflight, measure, target in RATIOS:
         if (top, inflight) in found and (bottom, inflight) in found:
             value = getattr(found[top, inflight], measure) / getattr(
                 found[bottom, inflight], measure
             )
-            lines.append(f"| {what} | {inflight} | {value:.2f}x | {target or '-'} |")
+            each = paired(runs, top, bottom, inflight, measure)
+            spread = f"{statistics.median(each):.2f}x ({min(each):.2f}-{max(each):.2f})"
+            lines.append(f"| {what} | {inflight} | {value:.2f}x | {spread} | {target or '-'} |")
     return "\n".join(lines)
+
+
+def paired(runs: list[Run], top: str, bottom: str, inflight: int, measure: str) -> list[float]:
+    """``top``'s figure over ``bottom``'s in each repetition: the two ran minutes apart at most
+    and seconds apart at best (interleaved), so a slow stretch of the machine that hits one
+    repetition cancels out of its ratio instead of moving the pooled figure."""
+
+    def figure(run: Run) -> float:
+        if measure == "p50":
+            return percentile(run.latencies, 0.5)
+        return len(run.latencies) / run.wall
+
+    tops = [r for r in runs if (r.contender, r.inflight) == (top, inflight)]
+    bottoms = [r for r in runs if (r.contender, r.inflight) == (bottom, inflight)]
+    return [figure(t) / figure(b) for t, b in zip(tops, bottoms, strict=True)]
 
 
 def plots(found: dict[tuple[str, int], Row], labels: dict[str, str], img: Path) -> None:
@@ -212,7 +233,8 @@ def write(runs: list[Run], contenders: list[Any], out: Path, *, quick: bool) -> 
         f"Run {when}{' (--quick)' if quick else ''}: {platform.node()}, {os.cpu_count()} CPUs, "
         f"{reps} interleaved repetitions. Load average (1 min) {min(loads):.2f}-{max(loads):.2f}; "
         f"other processes kept {statistics.median(others):.2f} cores busy (median, "
-        f"most {max(others):.2f}) while it ran.\n\n{table(found, labels)}\n\n{ratios(found)}\n"
+        f"most {max(others):.2f}) while it ran.\n\n{table(found, labels)}\n\n"
+        f"{ratios(found, runs)}\n"
     )
     print(block)
     doc = out / "docs" / "performance.md"

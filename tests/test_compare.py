@@ -62,3 +62,19 @@ def test_the_routed_chain_goes_through_exchanges_of_the_mesh_s_kinds(amqp_url, t
     )
     text = quick_run(amqp_url, tmp_path, "routed")
     assert rows_of(text, "bare pika, mesh guarantees and routing") == ["1", "8", "32", "64"]
+
+
+def test_ratios_are_also_paired_repetition_by_repetition():
+    """A slow repetition that hits both contenders cancels out of the paired ratio."""
+    from bench.report import Run, paired, ratios, rows
+
+    def run(contender: str, ms: float) -> Run:
+        cpu = {"client": 0.0, "broker": 0.0}
+        return Run(contender, 1, [ms / 1000] * 3, 0.03, cpu, others=0.0, load=0.0)
+
+    runs = [run("mesh", 2), run("guaranteed", 1), run("mesh", 4), run("guaranteed", 4)]
+    assert paired(runs, "mesh", "guaranteed", 1, "p50") == [2.0, 1.0]
+    line = next(
+        row for row in ratios(rows(runs), runs).splitlines() if row.startswith("| mesh p50 / bare")
+    )
+    assert line.split(" | ")[2:4] == ["1.00x", "1.50x (1.00-2.00)"]  # pooled, then paired
