@@ -96,7 +96,11 @@ def mesh(request, tmp_path_factory) -> Iterator[Mesh]:
     node = managed_node(request, tmp_path_factory)
     api = brokeradmin.Management(node.management_url, "guest", "guest")
     definitions = brokeradmin.render(NS, TRANSPORTS)
-    accounts = brokeradmin.apply(api, definitions, NS, passwords={})
+    # Every role rotated: this module's fixture may be set up twice on one session's node (a
+    # pytest-xdist worker that steals tests runs the module in two parts), and a second set-up
+    # would keep the first one's passwords and tell this one none of them.
+    every_role = brokeradmin.roles(definitions, NS)
+    accounts = brokeradmin.apply(api, definitions, NS, passwords={}, rotate=every_role)
     passwords = {a.role: a.password for a in accounts if a.password}
     urls = {a.role: brokeradmin.role_url(node.url, a.user, a.password) for a in accounts}
     found = Mesh(node, urls, passwords)
