@@ -63,13 +63,17 @@ class ThrowawayCluster:
     def start(self) -> float:
         """Boot every node at once, join the others to the first; the seconds it took."""
         started = time.monotonic()
-        self._each(ThrowawayBroker.start, self.nodes)
-        first = self.nodes[0]
-        for node in self.nodes[1:]:
-            node.ctl("stop_app")
-            node.ctl("join_cluster", first.name)
-            node.ctl("start_app")
-        self.wait_running(len(self.nodes))
+        try:
+            self._each(ThrowawayBroker.start, self.nodes)
+            first = self.nodes[0]
+            for node in self.nodes[1:]:
+                node.ctl("stop_app")
+                node.ctl("join_cluster", first.name)
+                node.ctl("start_app")
+            self.wait_running(len(self.nodes))
+        except BaseException:
+            self.stop()  # the nodes that did boot: no fixture will stop a cluster never handed out
+            raise
         return time.monotonic() - started
 
     def running_nodes(self, via: ThrowawayBroker | None = None) -> list[str]:
