@@ -117,8 +117,7 @@ def typed_callback(
                 delivery.requeue()
                 return None
             except Exception as exc:
-                log.exception("handler failed on %s", raw.message_id)
-                reason, code = f"handler error: {type(exc).__name__}: {exc}", "handler_error"
+                reason, code = _handler_error(exc, delivery), "handler_error"
             else:
                 if delivery.settled is None:
                     delivery.ack()
@@ -153,14 +152,19 @@ async def _run(
             delivery.requeue()  # shutting down mid-message: let another consumer have it
         raise
     except Exception as exc:
-        log.exception("handler failed on %s", delivery.message.message_id)
+        reason = _handler_error(exc, delivery)
         if delivery.settled is None:
-            reason = f"handler error: {type(exc).__name__}: {exc}"
             await dead_letter(bus, names, delivery, reason, code="handler_error", role=role)
         return "dead"
     if delivery.settled is None:
         delivery.ack()
     return outcome or "ok"
+
+
+def _handler_error(exc: Exception, delivery: Delivery) -> str:
+    """Log the handler's failure on ``delivery`` with its traceback; the dead letter's reason."""
+    log.exception("handler failed on %s", delivery.message.message_id)
+    return f"handler error: {type(exc).__name__}: {exc}"
 
 
 def _final(delivery: Delivery, outcome: str) -> str:
