@@ -181,6 +181,8 @@ class Subscription(Protocol):
 
 Move = Callable[[str], tuple[str, list[Declarable]]]
 """What :meth:`Bus.movable` calls with a queue whose node is down: its new name, declarations."""
+Moved = Callable[[], None]
+"""What :meth:`Bus.movable` calls once the new queue is declared: whoever waits asks again."""
 
 
 class Bus(Protocol):
@@ -215,11 +217,13 @@ class Bus(Protocol):
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Subscription: ...
 
-    def movable(self, queue: str, move: Move) -> None:
+    def movable(self, queue: str, move: Move, moved: Moved) -> None:
         """``queue`` lives on one node of a cluster and its owner can do without it: when it
-        cannot be declared because that node is down, ``move(queue)`` names the queue to use
-        instead and what to declare for it, and the bus takes those (docs/protocol.md, "On a
-        cluster"). A process's reply and events queues are movable; work queues are replicated.
+        cannot be declared because that node is down (or stopping), ``move(queue)`` names the
+        queue to use instead and what to declare for it, and the bus takes those
+        (docs/protocol.md, "On a cluster"). ``moved()`` is called once they are declared, so
+        that what is asked again names a queue that exists. A process's reply and events
+        queues are movable; work queues are replicated.
         """
 
     async def delete_queue(self, name: str) -> None: ...

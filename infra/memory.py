@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from botwerk.infra.bus import Delivery, Handler, Move, Outgoing, Settlement, check_size
+from botwerk.infra.bus import Delivery, Handler, Move, Moved, Outgoing, Settlement, check_size
 from botwerk.infra.errors import BusError, NotConnected, Rejected, Unroutable
 from botwerk.infra.topology import Binding, Declarable, Exchange, Queue
 from botwerk.schemas import DEFAULT_MAX_BYTES
@@ -163,7 +163,7 @@ class MemoryBus:
         self._dispatch(target)
         return MemorySubscription(self, consumer)
 
-    def movable(self, queue: str, move: Move) -> None:
+    def movable(self, queue: str, move: Move, moved: Moved) -> None:
         """Nothing to do: one process has no node to lose."""
 
     async def delete_queue(self, name: str) -> None:

@@ -114,8 +114,9 @@ class Inbox:
     a task per reply, since it waits on the platform.
 
     On a cluster the queue lives on one node. When that node is down the inbox moves to a new
-    queue (``...-moved1``, ``-moved2``, ...): ``queue`` names the current one, and
-    ``on_moved`` is called so that whoever waits for replies sent to the old one asks again.
+    queue (``...-moved1``, ``-moved2``, ...): ``queue`` names the current one, and once it is
+    declared ``on_moved`` is called, so that whoever waits for replies sent to the old one asks
+    again, naming a queue that exists.
     """
 
     def __init__(
@@ -139,7 +140,7 @@ class Inbox:
         self._subscription: Any = None
 
     async def start(self, prefetch: int = 256) -> None:
-        self.bus.movable(self.queue, self._move)
+        self.bus.movable(self.queue, self._move, lambda: self.on_moved())
         await self.bus.declare(for_replies(self.names, self.queue))
         handler = (
             typed_handler(self.bus, self.names, REPLY_TYPES, cast(ReplyHandle, self._handle),
@@ -157,7 +158,6 @@ class Inbox:
     def _move(self, old: str) -> tuple[str, list[Declarable]]:
         self._moves += 1
         self.queue = Names.moved(self._first, self._moves)
-        self.on_moved()
         return self.queue, for_replies(self.names, self.queue)
 
 

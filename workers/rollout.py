@@ -183,17 +183,20 @@ class Follower:
         ]
 
     def _move(self, old: str) -> tuple[str, list[topology.Declarable]]:
-        """The events queue's cluster node is down: a new queue, and a catch-up with the store
-        for what was announced meanwhile (events sent to the lost queue are missed)."""
+        """The events queue's cluster node is down: a new queue (then :meth:`_moved`)."""
         self._moves += 1
         self.queue = topology.Names.moved(self._first, self._moves)
+        return self.queue, self._declarations()
+
+    def _moved(self) -> None:
+        """The new events queue is declared: catch up with the store for what was announced
+        meanwhile (events sent to the lost queue are missed; from now on they reach the new)."""
         if self._catching_up is None or self._catching_up.done():
             self._catching_up = asyncio.get_running_loop().create_task(self._catch_up())
-        return self.queue, self._declarations()
 
     async def start(self) -> None:
         queue = self.queue
-        self.bus.movable(queue, self._move)
+        self.bus.movable(queue, self._move, self._moved)
         await self.bus.declare(self._declarations())
         events = (ModelPublished, ModelPromoted)
         handler = typed_handler(self.bus, self.names, events, self._on_event)

@@ -31,16 +31,22 @@ import asyncio
 import itertools
 import time
 
+import pika
+import pika.exceptions
 import pytest
 
 from botwerk.infra import topology
+from botwerk.infra.bus import Outgoing
 from botwerk.infra.rabbit import RabbitBus
+from botwerk.infra.rpc import Inbox
+from botwerk.schemas import Reply
 from tests.support import sabotage
 from tests.support.broker import ThrowawayBroker
 from tests.support.cluster import DISK_FREE_LIMIT, ThrowawayCluster
 from tests.support.faults import FaultMesh
 from tests.support.ledger import Verdict
 from tests.support.plugin import Reliability
+from tests.support.waiting import eventually
 
 # A rolling restart alone takes 50-115 s on this machine: past the suite's 120 s default.
 pytestmark = [
@@ -435,6 +441,75 @@ async def test_disk_alarm_negative_control_publishers_that_give_up_lose(
     assert verdict.lost or verdict.unserved, (
         "fire-and-forget publishers that give up when blocked must lose"
     )
+
+
+# A node that stops gracefully stops its queues first and closes its connections last. In a CI
+# run's rolling restart a transport connected to such a node was told "process is stopped by
+# supervisor" for over 8 s when it declared its reply queue again; it moved only after that,
+# and 64 of its users heard "took too long". This row holds a node in that state (its classic
+# queues stopped by the calls a stopping node makes, while it still takes connections).
+
+STOP_CLASSIC_QUEUES = (
+    'rabbit_amqqueue:mark_local_durable_queues_stopped(<<"/">>), '
+    'rabbit_amqqueue_sup_sup:stop_for_vhost(<<"/">>).'
+)  # fmt: skip
+KILL_VHOST = '{ok, Sup} = rabbit_vhost_sup_sup:get_vhost_sup(<<"/">>), exit(Sup, kill).'
+MOVED_WITHIN_S = 10  # a user's deadline is 30 s: the copies asked again need the rest
+
+
+def queue_exists(node: ThrowawayBroker, queue: str) -> bool:
+    """Asked through ``node`` with a connection of its own: a passive declare."""
+    connection = pika.BlockingConnection(pika.URLParameters(node.url))
+    try:
+        connection.channel().queue_declare(queue, passive=True)
+        return True
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+async def test_a_reply_queue_on_a_stopping_node_moves_before_its_callers_ask_again(
+    fault_cluster, settings
+):
+    """The inbox's queue answers "stopped by supervisor": it moves at once, and its owner asks
+    again only once the new queue exists (asked before, a copy's answer could find no queue)."""
+    on_cluster = settings.model_copy(update={"amqp_url": fault_cluster.url, "heartbeat_s": 3})
+    names = topology.Names(settings.namespace)
+    bus = RabbitBus(on_cluster, role="test")
+    await bus.start()
+    home = fault_cluster.node_at(bus.node)  # the inbox's queue lives where the bus connected
+    elsewhere = next(node for node in fault_cluster.nodes if node is not home)
+    replies: list[Reply] = []
+    moves: list[tuple[str, bool]] = []  # (the new queue, whether it existed when told)
+
+    async def keep(reply, delivery) -> None:
+        replies.append(reply)
+
+    def on_moved() -> None:
+        moves.append((inbox.queue, queue_exists(elsewhere, inbox.queue)))
+
+    inbox = Inbox(bus, names, names.reply_queue("test", "stopping"), keep, on_moved=on_moved)
+    await inbox.start()
+    first = inbox.queue
+    try:
+        home.ctl("eval", STOP_CLASSIC_QUEUES)
+        stopped = time.monotonic()
+        await eventually(lambda: bool(moves), MOVED_WITHIN_S, "the inbox moved")
+        moved_s = time.monotonic() - stopped
+        assert moves == [(f"{first}-moved1", True)], moves
+        reply = Outgoing.of(Reply(bot="b", conversation="c", text="here"))
+        await bus.publish(names.replies, inbox.queue, reply)
+        await eventually(lambda: [r.text for r in replies] == ["here"], 10, "the reply came")
+        await inbox.stop()
+        await bus.delete_queue(inbox.queue)
+    finally:
+        await bus.close()
+        home.ctl("eval", KILL_VHOST)  # its supervisor restarts the virtual host and its queues
+        home.ctl("restart_vhost")
+    assert queue_exists(home, first), "the node serves its queues again for the next rows"
+    print(f"moved {moved_s:.1f} s after the node stopped its queues")
 
 
 # The harness itself: one row that leaves the cluster broken must not fail every row after it.
