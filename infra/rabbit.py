@@ -120,7 +120,7 @@ class RabbitBus:
         self._topology: dict[Declarable, None] = {}  # an ordered set: declared in this order
         self._consumers: set[Consumer] = set()
         self._movable: dict[str, tuple[Move, Moved]] = {}  # queue -> what names its replacement
-        self._moved: list[Moved] = []  # moves whose new queue is not declared yet
+        self._moved: dict[str, Moved] = {}  # a moved queue's new name, until it is declared
         self._consumed = 0
         self._connection: Any = None
         self._publisher: Publisher | None = None
@@ -411,9 +411,9 @@ class RabbitBus:
                 if not replaced and not self._move(down.queue):
                     raise
                 items = list(self._topology)  # (replaced: another declare moved it meanwhile)
-        moved, self._moved = self._moved, []
-        for then in moved:  # the new queues exist now: what is asked again can reach them
-            then()
+        for item in items:  # a new queue exists now: what is asked again can reach it
+            if isinstance(item, Queue) and (moved := self._moved.pop(item.name, None)):
+                moved()
 
     def _move(self, queue: str) -> bool:
         """Replace the movable ``queue`` (its node is down) in the topology and its consumers;
@@ -424,7 +424,8 @@ class RabbitBus:
         move, moved = entry
         new, declarations = move(queue)
         self._movable[new] = entry
-        self._moved.append(moved)
+        self._moved.pop(queue, None)  # moved again before it was declared: told once, for new
+        self._moved[new] = moved
         self._forget(lambda it: _named(it, Queue, queue) or getattr(it, "queue", None) == queue)
         self._topology.update(dict.fromkeys(declarations))
         for consumer in self._consumers:
