@@ -407,20 +407,20 @@ class RabbitBus:
                 await self._declare_once(items)
                 break
             except HomeNodeDown as down:
-                replaced = not any(_named(item, Queue, down.queue) for item in self._topology)
-                if not replaced and not self._move(down.queue):
+                if not self._move(down.queue):
                     raise
-                items = list(self._topology)  # (replaced: another declare moved it meanwhile)
+                items = list(self._topology)
         for item in items:  # a new queue exists now: what is asked again can reach it
             if isinstance(item, Queue) and (moved := self._moved.pop(item.name, None)):
                 moved()
 
     def _move(self, queue: str) -> bool:
         """Replace the movable ``queue`` (its node is down) in the topology and its consumers;
-        its owner hears of it (``moved``) once the replacement is declared."""
+        its owner hears of it (``moved``) once the replacement is declared. True also when
+        another declare (a second restart of the same consumer) replaced it meanwhile."""
         entry = self._movable.pop(queue, None)
         if entry is None:
-            return False
+            return not any(_named(item, Queue, queue) for item in self._topology)
         move, moved = entry
         new, declarations = move(queue)
         self._movable[new] = entry
