@@ -20,6 +20,11 @@ as a worker serves it, no broker: ``alone`` (each short request on an idle model
 (from its arrival to its answer), the ratio to alone, the throughput (tokens of all requests
 over the time from the first arrival to the last answer), the load average, and whether every
 request got the same text both ways (seeded: it must).
+
+Then where a short request's time goes, on the same model thread's code (``session``): the
+join (a chat prompt's encoding, a char-RNN prime) of one short request against all sixteen at
+once, and a step of one row against sixteen; from them, what "together" should cost a short
+request against alone, before any scheduling (the median of 9 timings each).
 """
 
 from __future__ import annotations
@@ -200,6 +205,54 @@ def report(bench: Bench, runs: dict[tuple[str, str], list[Run]], device: torch.d
                   f"{statistics.median(ms) / alone:>9.2f}{rate}{avg:>9.2f}  {mark}")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Parts:
+    """A short request's time, part by part: joining alone / with all 16, a step of 1 / 16 rows."""
+
+    join_one_ms: float
+    join_all_ms: float
+    step_one_ms: float
+    step_all_ms: float
+    steps: int  # a short request's steps
+
+    @property
+    def predicted(self) -> float:
+        """Together over alone, from the parts: one join of all, then its steps at 16 rows."""
+        alone = self.join_one_ms + self.steps * self.step_one_ms
+        return (self.join_all_ms + self.steps * self.step_all_ms) / alone
+
+
+def parts(bench: Bench, repeat: int = 9) -> Parts:
+    """Time the session's join and step with one short request and with the whole load."""
+    steps = bench.size(bench.predict([bench.short(0)])[0])
+
+    def timed(items: dict[int, Any]) -> tuple[float, float]:
+        session = bench.session()
+        join = _timed(session.add, items)
+        step = _timed(session.step)  # every row runs: no request ends at its first step
+        return join, step
+
+    one = {0: bench.short(0)}
+    everyone = {i: bench.long(i) for i in range(LONG)}
+    everyone |= {LONG + i: bench.short(i) for i in range(SHORT)}
+    timed(everyone)  # warm
+    ones = [timed(one) for _ in range(repeat)]
+    alls = [timed(everyone) for _ in range(repeat)]
+    med = lambda xs: statistics.median(xs) * 1000  # noqa: E731
+    return Parts(med(j for j, _ in ones), med(j for j, _ in alls),
+                 med(s for _, s in ones), med(s for _, s in alls), steps)  # fmt: skip
+
+
+def report_parts(bench: Bench, found: Parts) -> None:
+    rows = LONG + SHORT
+    print(f"{bench.name}: a short request's parts, median of 9: join {found.join_one_ms:.1f} ms "
+          f"alone, {found.join_all_ms:.1f} ms with all {rows} "
+          f"({found.join_all_ms / found.join_one_ms:.2f}x); a step {found.step_one_ms:.1f} ms "
+          f"at 1 row, {found.step_all_ms:.1f} ms at {rows} "
+          f"({found.step_all_ms / found.step_one_ms:.2f}x); {found.steps} steps: together "
+          f"should take {found.predicted:.2f}x alone before any scheduling")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repeats of each way")
@@ -211,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.only in (None, make.__name__):
             bench = make(device)
             report(bench, measure(bench, args.rounds), device)
+            report_parts(bench, parts(bench))
 
 
 if __name__ == "__main__":

@@ -280,16 +280,23 @@ class Decoding:
 
     def _pick(self, logits: Tensor, lines: list[Line]) -> Tensor:
         """``logits`` (b, V) -> (b,): the likeliest token, or a draw from the row's generator."""
-        picked = _allowed(logits).argmax(dim=1)  # (b,)
         drawn = [row for row, line in enumerate(lines) if line.rng is not None]
+        if len(drawn) == len(lines):  # all sampled: no argmax, no gather (a third of a pick)
+            return self._drawn(logits, lines).to(logits.device)
+        picked = _allowed(logits).argmax(dim=1)  # (b,)
         if drawn:
             rows = torch.tensor(drawn, device=logits.device)
-            rngs = [lines[row].rng for row in drawn]
-            temps = torch.tensor([lines[row].temperature for row in drawn], dtype=torch.float64)
-            ks = torch.tensor([lines[row].top_k for row in drawn])
-            chosen = sample(logits[rows], [g for g in rngs if g is not None], temps, ks, BANNED)
-            picked[rows] = chosen.to(picked.device)
+            picked[rows] = self._drawn(logits[rows], [lines[row] for row in drawn]).to(
+                picked.device
+            )
         return picked
+
+    @staticmethod
+    def _drawn(logits: Tensor, lines: list[Line]) -> Tensor:
+        """``logits`` (d, V) of sampled rows -> (d,): each row's draw from its own generator."""
+        rngs = [line.rng for line in lines if line.rng is not None]
+        temps = torch.tensor([line.temperature for line in lines], dtype=torch.float64)
+        return sample(logits, rngs, temps, torch.tensor([line.top_k for line in lines]), BANNED)
 
 
 class Replies:
