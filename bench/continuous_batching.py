@@ -214,6 +214,7 @@ class Parts:
     step_one_ms: float
     step_all_ms: float
     steps: int  # a short request's steps
+    repeat: int  # timings of each, of which these are the medians
 
     @property
     def predicted(self) -> float:
@@ -240,12 +241,13 @@ def parts(bench: Bench, repeat: int = 9) -> Parts:
     alls = [timed(everyone) for _ in range(repeat)]
     med = lambda xs: statistics.median(xs) * 1000  # noqa: E731
     return Parts(med(j for j, _ in ones), med(j for j, _ in alls),
-                 med(s for _, s in ones), med(s for _, s in alls), steps)  # fmt: skip
+                 med(s for _, s in ones), med(s for _, s in alls), steps, repeat)  # fmt: skip
 
 
 def report_parts(bench: Bench, found: Parts) -> None:
     rows = LONG + SHORT
-    print(f"{bench.name}: a short request's parts, median of 9: join {found.join_one_ms:.1f} ms "
+    print(f"{bench.name}: a short request's parts, median of {found.repeat}: join "
+          f"{found.join_one_ms:.1f} ms "
           f"alone, {found.join_all_ms:.1f} ms with all {rows} "
           f"({found.join_all_ms / found.join_one_ms:.2f}x); a step {found.step_one_ms:.1f} ms "
           f"at 1 row, {found.step_all_ms:.1f} ms at {rows} "
