@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
@@ -172,4 +173,20 @@ async def test_a_worker_stopped_right_after_its_first_answer_leaves_no_consumer(
     await Rpc(bus, names, replies).infer("echo", {"text": "hi"}, deadline_ms=now_ms() + 5000)
     await worker.stop()
     await replies.stop()
+    assert await bus.consumers(names.infer_queue("echo")) == 0
+
+
+async def test_a_first_answer_confirmed_after_stop_began_subscribes_nothing(bus, settings):
+    """The worker leaves probation once its first fresh reply is confirmed, which can come after
+    the caller has the reply and has stopped the worker (a CI run saw it): leaving then must not
+    subscribe anew, or the stopped worker keeps consuming. The late confirm is played by calling
+    the responder's after-hook once stop() has returned."""
+    names = topology.Names(settings.namespace)
+    await bus.declare(topology.base(names))
+    worker = Worker(bus, settings, EchoModel(settings, "echo"))
+    await worker.start()
+    await worker.stop()
+    worker._answered(SimpleNamespace(delivery_count=0))  # type: ignore[arg-type]
+    if worker._background:  # what leaving probation would do, done
+        await asyncio.wait(worker._background)
     assert await bus.consumers(names.infer_queue("echo")) == 0
