@@ -105,7 +105,6 @@ class Worker:
         self._subscription: Subscription | None = None
         self._loaded = False
         self._probation = True
-        self._stopping = False  # stop() began: an answer confirmed later subscribes nothing
         self._arrived = asyncio.Event()  # a stand-in (Learning) was swapped for a real version
         self._background: set[asyncio.Task[None]] = set()
         # Transient replies on purpose: only the live caller can use one. If the caller or the
@@ -164,7 +163,7 @@ class Worker:
         task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
-        self._stopping = True  # an answer confirmed from now on no longer ends probation
+        self._probation = False  # an answer confirmed from now on subscribes nothing anew
         if self._follower is not None:
             await self._follower.stop()
         if self._background:  # leaving probation swaps subscriptions: let it finish first
@@ -191,7 +190,7 @@ class Worker:
 
     def _answered(self, delivery: Delivery) -> None:
         """After each reply: a fresh message ends probation (what a crash returned is done)."""
-        if self._probation and delivery.delivery_count == 0 and not self._stopping:
+        if self._probation and delivery.delivery_count == 0:
             self._probation = False
             task = asyncio.create_task(self._leave_probation(), name="leave-probation")
             self._background.add(task)
