@@ -72,6 +72,8 @@ SETUP_HINT = (
     "`botwerk broker setup` (an administrator's credentials)"
 )
 NODE_HANDSHAKE_S = 5.0  # a cluster node that has not finished the handshake by then is skipped
+REHOME_POLL_S = 2.0  # how often the node a queue moved away from is asked after
+REHOME_SETTLE_POLLS = 3  # polls in a row that find it back before the queue is declared anew
 FIX = "start RabbitMQ with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`)"
 REFUSED_LOGIN = (
     "BOTWERK_AMQP_URL {url}: the broker refused this user name or password; check the user "
@@ -121,6 +123,8 @@ class RabbitBus:
         self._consumers: set[Consumer] = set()
         self._movable: dict[str, tuple[Move, Moved]] = {}  # queue -> what names its replacement
         self._moved: dict[str, Moved] = {}  # a moved queue's new name, until it is declared
+        self._away: dict[str, str] = {}  # a moved queue's name -> the queue whose node was down
+        self._homing: asyncio.Task[None] | None = None  # watches those nodes come back
         self._consumed = 0
         self._connection: Any = None
         self._publisher: Publisher | None = None
@@ -179,6 +183,8 @@ class RabbitBus:
             self._connection.close()
             if self._lost is not None:
                 await asyncio.wait([self._lost], timeout=5)
+        if self._homing is not None:
+            self._homing.cancel()
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -417,22 +423,90 @@ class RabbitBus:
     def _move(self, queue: str) -> bool:
         """Replace the movable ``queue`` (its node is down) in the topology and its consumers;
         its owner hears of it (``moved``) once the replacement is declared. True also when
-        another declare (a second restart of the same consumer) replaced it meanwhile."""
-        entry = self._movable.pop(queue, None)
-        if entry is None:
+        another declare (a second restart of the same consumer) replaced it meanwhile. The
+        replacement is watched until that node is back (:meth:`_watch_away`)."""
+        if queue not in self._movable:
             return not any(_named(item, Queue, queue) for item in self._topology)
-        move, moved = entry
+        new = self._replace(queue)
+        log.warning("the queue %s is on a cluster node that is down; %s replaces it", queue, new)
+        self._away[new] = queue
+        if self._homing is None or self._homing.done():
+            self._homing = asyncio.get_running_loop().create_task(
+                self._watch_away(), name="rabbit-rehome"
+            )
+        return True
+
+    def _replace(self, queue: str) -> str:
+        """The movable ``queue``'s replacement, in the topology and its consumers; the name."""
+        move, moved = entry = self._movable.pop(queue)
         new, declarations = move(queue)
         self._movable[new] = entry
         self._moved.pop(queue, None)  # moved again before it was declared: told once, for new
         self._moved[new] = moved
+        self._away.pop(queue, None)
         self._forget(lambda it: _named(it, Queue, queue) or getattr(it, "queue", None) == queue)
         self._topology.update(dict.fromkeys(declarations))
         for consumer in self._consumers:
             if consumer.queue == queue:
                 consumer.queue = new
-        log.warning("the queue %s is on a cluster node that is down; %s replaces it", queue, new)
+        return new
+
+    async def _watch_away(self) -> None:
+        """Once the node a queue moved away from is back, move that queue once more.
+
+        The replacement was declared while a node was away, and with a frozen node that is a
+        partition: when it ends, autoheal restarts one side, and RabbitMQ 3.10's metadata (in
+        Mnesia) keeps the winners' view. A queue and binding declared on the losing side can
+        be gone from some nodes and not others: a reply published through such a node is
+        routed nowhere while this process still consumes the queue on its own node. Seen in
+        the cluster freeze row: a worker's replies to a core's moved queue vanished for the
+        rest of the run. A queue declared after the nodes are back is known to all of them,
+        so once the old queue's node answers for REHOME_SETTLE_POLLS polls in a row (autoheal
+        restarts nodes for a few seconds after a partition ends), the queue moves again and
+        its owner asks again whatever waited for a reply. A node lost for good is asked after
+        every REHOME_POLL_S for as long as the process runs: one passive declare each time.
+        """
+        back: dict[str, int] = {}
+        while self._away and not self._closing:
+            await asyncio.sleep(REHOME_POLL_S)
+            if not self._ready.is_set():
+                continue
+            for current, old in list(self._away.items()):
+                back[current] = back.get(current, 0) + 1 if await self._node_back(old) else 0
+                if back[current] >= REHOME_SETTLE_POLLS and self._away.get(current) == old:
+                    self._rehome(current, old)
+
+    async def _node_back(self, old: str) -> bool:
+        """Whether the node of ``old`` (a queue that moved off it) answers for it again: the
+        queue is there, or gone (expired) without a word about its node."""
+        try:
+            channel = await AmqpChannel(self._connection).open()
+        except Exception:  # the connection is going: asked again on the next poll
+            return False
+        try:
+            await channel.call("queue_declare", queue=old, passive=True)
+        except ChannelClosed as exc:  # NOT_FOUND: its node is down, or the queue is gone
+            return "404" in str(exc) and not _lost_with_its_node(str(exc))
+        except Exception:
+            return False
+        finally:
+            channel.close()
         return True
+
+    def _rehome(self, current: str, old: str) -> None:
+        """Move ``current`` to a fresh queue; its consumers restart there (closing their
+        channels hands them to :meth:`_on_consumer_lost`, which declares the topology, where
+        the owner hears ``moved``, and consumes the new queue)."""
+        if current not in self._movable:
+            return
+        new = self._replace(current)
+        log.warning(
+            "the node %s was on is back; %s, declared while it was away, may be unknown to "
+            "some nodes, so %s replaces it", old, current, new,
+        )  # fmt: skip
+        for consumer in self._consumers:
+            if consumer.queue == new and consumer.channel is not None:
+                consumer.channel.close()
 
     async def _declare_once(self, items: list[Declarable]) -> None:
         shared = [item for item in items if is_shared(item)]

@@ -43,7 +43,7 @@ from botwerk.infra.bus import (
     now_ms,
 )
 from botwerk.infra.consumer import typed_handler
-from botwerk.infra.errors import DeadLetter, Rejected, TooLarge
+from botwerk.infra.errors import DeadLetter, Rejected, TooLarge, Unroutable
 from botwerk.infra.topology import Names
 from botwerk.schemas import DEFAULT_MAX_BYTES, Envelope, Error
 from botwerk.schemas.messages import MAX_DEADLINE_MS
@@ -138,17 +138,28 @@ class Responder(Generic[Req, Rep]):
         return reply_to
 
     async def reply(self, delivery: Delivery, reply_to: str, reply: Rep) -> None:
-        """Publish ``reply`` to ``reply_to``, or the too-large fallback if it is over the cap.
+        """Publish ``reply`` to ``reply_to``, or the too-large fallback if it is over the cap."""
+        try:
+            await self._send(reply_to, self._outgoing(delivery, reply_to, reply))
+        except TooLarge as exc:
+            fallback = self._too_large(reply, exc)
+            await self._send(reply_to, self._outgoing(delivery, reply_to, fallback))
+
+    async def _send(self, reply_to: str, message: Outgoing) -> None:
+        """Publish a reply, confirmed; :class:`DeadLetter` where no queue will take it.
 
         A caller's reply queue has no length limit, so a broker that refuses a reply to one
         says the queue's cluster node is down: the caller, if alive, moved to a new queue and
         asked again, so this request is dead-lettered with that reason (a post queue that
         refuses is full: the error goes up as before).
+
+        Replies are mandatory: one that no queue takes (its caller gone and its queue expired,
+        or a cluster whose nodes disagree on which queues exist after a partition healed) would
+        otherwise be confirmed and dropped, and its request acked as answered. It is
+        dead-lettered instead, saying so.
         """
         try:
-            await self.bus.publish(
-                self.names.replies, reply_to, self._outgoing(delivery, reply_to, reply)
-            )
+            await self.bus.publish(self.names.replies, reply_to, message, mandatory=True)
         except Rejected:
             if self._kept_until_deadline(reply_to):
                 raise
@@ -156,9 +167,12 @@ class Responder(Generic[Req, Rep]):
                 f"the broker refused the reply to {reply_to} (its node is down)",
                 "reply_unreachable",
             ) from None
-        except TooLarge as exc:
-            fallback = self._outgoing(delivery, reply_to, self._too_large(reply, exc))
-            await self.bus.publish(self.names.replies, reply_to, fallback)
+        except Unroutable:
+            raise DeadLetter(
+                f"no queue took the reply to {reply_to}: its caller is gone, or the broker "
+                "node this process uses does not know that queue",
+                "reply_unroutable",
+            ) from None
 
     def _outgoing(self, delivery: Delivery, reply_to: str, reply: Envelope) -> Outgoing:
         deadline = delivery.deadline_ms

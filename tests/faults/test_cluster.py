@@ -10,8 +10,9 @@ What each row measures beside the ledger:
 
 - ``gap_s``: the longest stretch without a single answer while users kept asking, which
   covers noticing the fault, electing new leaders, reconnecting and redeclaring;
-- ``reconnected_s``: for each role whose connection went with the node, seconds from the fault
-  until it was connected to another one (``None``: it never lost its connection);
+- ``lost_connection_s`` and ``reconnected_s``: for each role, seconds from the fault until it
+  lost its connection, and until it was connected to another node (``None``: it never lost
+  it); ``resumed_s`` (the freeze row): seconds from the fault until the node was resumed;
 - ``leader_moved_s``: seconds from the fault until both queues had new leaders, from the
   nodes' own logs ("candidate -> leader");
 - ``answering_after_leader_s``: seconds from that election until the mesh answered a user
@@ -37,7 +38,7 @@ import pytest
 
 from botwerk.infra import topology
 from botwerk.infra.bus import Outgoing
-from botwerk.infra.rabbit import RabbitBus
+from botwerk.infra.rabbit import REHOME_POLL_S, REHOME_SETTLE_POLLS, RabbitBus
 from botwerk.infra.rpc import Inbox
 from botwerk.schemas import Reply
 from tests.support import sabotage
@@ -126,14 +127,17 @@ def longest_gap(mesh: FaultMesh, start: float, end: float) -> float:
     return round(max(b - a for a, b in itertools.pairwise(edges)), 1)
 
 
-def reconnected(mesh: FaultMesh, since_epoch: float) -> dict[str, float | None]:
-    """Per role: seconds from ``since_epoch`` to its first connect after it lost the broker."""
-    found: dict[str, float | None] = {}
+def connections(mesh: FaultMesh, since_epoch: float) -> dict[str, dict[str, float | None]]:
+    """``lost_connection_s`` and ``reconnected_s``: per role, seconds from ``since_epoch`` until
+    it first lost the broker, and until its first connect after that (None: it never did)."""
+    lost_s: dict[str, float | None] = {}
+    back_s: dict[str, float | None] = {}
     for role, (proc, _) in mesh.roles.items():
         lost = [t for t in mesh.log_times(proc, "lost the connection") if t >= since_epoch]
         back = [t for t in mesh.log_times(proc, "connected to amqp") if lost and t >= lost[0]]
-        found[role] = round(back[0] - since_epoch, 1) if back else None
-    return found
+        lost_s[role] = round(lost[0] - since_epoch, 1) if lost else None
+        back_s[role] = round(back[0] - since_epoch, 1) if back else None
+    return {"lost_connection_s": lost_s, "reconnected_s": back_s}
 
 
 async def under_load(mesh: FaultMesh, fault, settle_s: float = 5) -> dict[str, object]:
@@ -154,6 +158,8 @@ async def under_load(mesh: FaultMesh, fault, settle_s: float = 5) -> dict[str, o
     stop.set()
     ended = time.monotonic()
     await load
+    if "resumed_at" in figures:
+        figures["resumed_s"] = round(figures.pop("resumed_at") - started_epoch, 1)
     if "elected_at" in figures:
         fault_at, elected_at = figures.pop("fault_at"), figures.pop("elected_at")
         figures["leader_moved_s"] = round(elected_at - fault_at, 1)
@@ -163,7 +169,7 @@ async def under_load(mesh: FaultMesh, fault, settle_s: float = 5) -> dict[str, o
     return {
         **figures,
         "gap_s": longest_gap(mesh, started - 1, ended),
-        "reconnected_s": reconnected(mesh, started_epoch),
+        **connections(mesh, started_epoch),
     }
 
 
@@ -178,10 +184,23 @@ def record_control(reliability: Reliability, row: str, verdict: Verdict) -> None
 
 def assert_serving_again(figures: dict) -> None:
     """Users are answered again, and every role that lost its node is connected to another,
-    within SERVING_AGAIN_S of the new leaders' election."""
+    within SERVING_AGAIN_S of the new leaders' election.
+
+    A role can also lose its connection after the fault is over (``resumed_s``): the heal
+    that follows a freeze restarts whichever side autoheal picks, and that may be a node the
+    fault never touched (seen: the worker's, 21 s after the freeze). Such a role is bound to
+    SERVING_AGAIN_S from that loss, not from an election that came before it."""
     served, moved = figures["answering_after_leader_s"], figures["leader_moved_s"]
     assert served is not None and served <= SERVING_AGAIN_S, figures
-    late = {r: t for r, t in figures["reconnected_s"].items() if t and t > moved + SERVING_AGAIN_S}
+    resumed = figures.get("resumed_s")
+    late = {}
+    for role, back in figures["reconnected_s"].items():
+        lost = figures["lost_connection_s"][role]
+        if back is None or lost is None:
+            continue
+        healed_away = resumed is not None and lost >= resumed
+        if back > (lost if healed_away else moved) + SERVING_AGAIN_S:
+            late[role] = back
     assert not late, figures
 
 
@@ -259,7 +278,7 @@ def freeze_leader(cluster: ThrowawayCluster, home: ThrowawayBroker, queues: list
     elected_at = elected(cluster, queues, frozen)
     time.sleep(max(FROZEN_S - (time.time() - frozen), 0))
     home.resume()
-    resumed = time.monotonic()
+    resumed, resumed_epoch = time.monotonic(), time.time()
     healed_by_hand = False
     try:
         cluster.wait_running(len(cluster.nodes), timeout=10)
@@ -271,6 +290,7 @@ def freeze_leader(cluster: ThrowawayCluster, home: ThrowawayBroker, queues: list
     return {
         "fault_at": frozen,
         "elected_at": elected_at,
+        "resumed_at": resumed_epoch,
         "healed_by_hand": healed_by_hand,
         "whole_again_s": round(time.monotonic() - resumed, 1),
     }
@@ -455,6 +475,7 @@ STOP_CLASSIC_QUEUES = (
 )  # fmt: skip
 KILL_VHOST = '{ok, Sup} = rabbit_vhost_sup_sup:get_vhost_sup(<<"/">>), exit(Sup, kill).'
 MOVED_WITHIN_S = 10  # a user's deadline is 30 s: the copies asked again need the rest
+REHOMED_WITHIN_S = REHOME_POLL_S * (REHOME_SETTLE_POLLS + 2) + 5  # polls, plus a restart
 
 
 def queue_exists(node: ThrowawayBroker, queue: str) -> bool:
@@ -470,11 +491,14 @@ def queue_exists(node: ThrowawayBroker, queue: str) -> bool:
             connection.close()
 
 
-async def test_a_reply_queue_on_a_stopping_node_moves_before_its_callers_ask_again(
+async def test_a_reply_queue_on_a_stopping_node_moves_and_moves_again_once_it_is_back(
     fault_cluster, settings
 ):
     """The inbox's queue answers "stopped by supervisor": it moves at once, and its owner asks
-    again only once the new queue exists (asked before, a copy's answer could find no queue)."""
+    again only once the new queue exists (asked before, a copy's answer could find no queue).
+    Once the node serves its queues again, the inbox moves once more: what was declared while
+    a node was away may be unknown to some nodes after a partition heals (seen in the freeze
+    row, docs/reliability.md), and a queue declared on the whole cluster is known to all."""
     on_cluster = settings.model_copy(update={"amqp_url": fault_cluster.url, "heartbeat_s": 3})
     names = topology.Names(settings.namespace)
     bus = RabbitBus(on_cluster, role="test")
@@ -490,26 +514,38 @@ async def test_a_reply_queue_on_a_stopping_node_moves_before_its_callers_ask_aga
     def on_moved() -> None:
         moves.append((inbox.queue, queue_exists(elsewhere, inbox.queue)))
 
+    async def answered(text: str) -> None:
+        reply = Outgoing.of(Reply(bot="b", conversation="c", text=text))
+        await bus.publish(names.replies, inbox.queue, reply, mandatory=True)
+        await eventually(lambda: text in [r.text for r in replies], 10, f"{text!r} came")
+
     inbox = Inbox(bus, names, names.reply_queue("test", "stopping"), keep, on_moved=on_moved)
     await inbox.start()
     first = inbox.queue
+    vhost_back = False
     try:
         home.ctl("eval", STOP_CLASSIC_QUEUES)
         stopped = time.monotonic()
         await eventually(lambda: bool(moves), MOVED_WITHIN_S, "the inbox moved")
         moved_s = time.monotonic() - stopped
         assert moves == [(f"{first}-moved1", True)], moves
-        reply = Outgoing.of(Reply(bot="b", conversation="c", text="here"))
-        await bus.publish(names.replies, inbox.queue, reply)
-        await eventually(lambda: [r.text for r in replies] == ["here"], 10, "the reply came")
+        await answered("here")
+        home.ctl("eval", KILL_VHOST)  # its supervisor restarts the virtual host and its queues
+        home.ctl("restart_vhost")
+        vhost_back, back = True, time.monotonic()
+        await eventually(lambda: len(moves) == 2, REHOMED_WITHIN_S, "the inbox moved back")
+        rehomed_s = time.monotonic() - back
+        assert moves[1] == (f"{first}-moved2", True), moves
+        await answered("there")
         await inbox.stop()
         await bus.delete_queue(inbox.queue)
     finally:
         await bus.close()
-        home.ctl("eval", KILL_VHOST)  # its supervisor restarts the virtual host and its queues
-        home.ctl("restart_vhost")
+        if not vhost_back:
+            home.ctl("eval", KILL_VHOST)
+            home.ctl("restart_vhost")
     assert queue_exists(home, first), "the node serves its queues again for the next rows"
-    print(f"moved {moved_s:.1f} s after the node stopped its queues")
+    print(f"moved {moved_s:.1f} s after the node stopped its queues, {rehomed_s:.1f} s after")
 
 
 # The harness itself: one row that leaves the cluster broken must not fail every row after it.

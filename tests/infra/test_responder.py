@@ -102,3 +102,17 @@ async def test_a_deadline_more_than_an_hour_ahead_is_refused_with_its_reason(ser
     assert "hours ahead, over the 1 hour maximum" in reason
     assert "epoch milliseconds" in reason
     assert replies[0][0].text == "ok"
+
+
+async def test_a_reply_no_queue_takes_is_dead_lettered_not_acked_as_answered(served):
+    # Before replies were mandatory the broker confirmed such a reply and dropped it, and the
+    # request was acked as answered: seen after a cluster partition healed with its nodes
+    # disagreeing on which reply queues existed (the freeze row, 2026-12-03).
+    ask, replies, dead, after = served
+    await ask(reply_to="bwt-nobody.reply.core.gone")
+    await eventually(lambda: len(dead) == 1)
+    assert dead_reason(dead[0].headers) == (
+        "no queue took the reply to bwt-nobody.reply.core.gone: its caller is gone, or the "
+        "broker node this process uses does not know that queue"
+    )
+    assert replies == [] and after == []
