@@ -568,7 +568,7 @@ async def test_a_role_checks_the_shared_topology_in_seconds_while_the_streams_no
     await setup.close()
     writer = fault_cluster.leader(names.components)
     others = [node for node in fault_cluster.nodes if node is not writer]
-    url = "amqp://guest:guest@" + ",".join(f"127.0.0.1:{node.port}" for node in others) + "/"
+    url = ThrowawayCluster.url_of(others)
     bus = RabbitBus(settings.model_copy(update={"amqp_url": url}), role="test")
     writer.pause()
     try:

@@ -57,7 +57,12 @@ class ThrowawayCluster:
     @property
     def url(self) -> str:
         """One URL naming every node, in ``BOTWERK_AMQP_URL``'s cluster form."""
-        hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        return self.url_of(self.nodes)
+
+    @staticmethod
+    def url_of(nodes: list[ThrowawayBroker]) -> str:
+        """One URL naming ``nodes``, in ``BOTWERK_AMQP_URL``'s cluster form."""
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in nodes)
         return f"amqp://guest:guest@{hosts}/"
 
     def start(self) -> float:
