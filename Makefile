@@ -41,11 +41,13 @@ lint: $(VENV)/.installed
 doctest: $(VENV)/.installed      ## the `>>>` examples in docstrings (seconds)
 	$(BIN)/pytest --doctest-modules -p no:cacheprovider -q $(DOCTESTS)
 
-# Two workers; one that runs out of tests takes some of the other's (`worksteal`; the tests
-# take from a second to 80). The 15 slowest are listed: where CI's time goes. `$(BIN)/pytest`
-# alone runs in order.
+# Three workers on two cores: the fault rows mostly wait (a broker paused for 60 s, a
+# blackholed connection), so a third worker fills that time (13:19 against 15:36 on two, one
+# run each, 2026-12-03). One that runs out of tests takes some of another's (`worksteal`; the
+# tests take from a second to 80). The 15 slowest are listed: where CI's time goes.
+# `$(BIN)/pytest` alone runs in order.
 unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
-	$(BIN)/pytest -n 2 --dist worksteal -m "not cluster" --durations=15
+	$(BIN)/pytest -n 3 --dist worksteal -m "not cluster" --durations=15
 
 # The cluster rows on their own, after the rest: three nodes and their mesh alone on the machine
 # (about 5 minutes), not beside the single-node fault rows, whose timings they would disturb.
