@@ -42,15 +42,15 @@ doctest: $(VENV)/.installed      ## the `>>>` examples in docstrings (seconds)
 	$(BIN)/pytest --doctest-modules -p no:cacheprovider -q $(DOCTESTS)
 
 # Three workers on two cores: the fault rows mostly wait (a broker paused for 60 s, a
-# blackholed connection), so a third worker fills that time (13:19 against 15:36 on two, one
-# run each, 2026-12-03). One that runs out of tests takes some of another's (`worksteal`; the
-# tests take from a second to 80). The 15 slowest are listed: where CI's time goes.
-# `$(BIN)/pytest` alone runs in order.
+# blackholed connection), so a third worker fills that time (the README gives the figures).
+# One that runs out of tests takes some of another's (`worksteal`; the tests take from a
+# second to 80). The 15 slowest are listed: where CI's time goes. `$(BIN)/pytest` alone runs
+# in order.
 unit: $(VENV)/.installed         ## pytest; broker tests skip without RabbitMQ unless BOTWERK_REQUIRE_BROKER=1
 	$(BIN)/pytest -n 3 --dist worksteal -m "not cluster" --durations=15
 
 # The cluster rows on their own, after the rest: three nodes and their mesh alone on the machine
-# (about 5 minutes), not beside the single-node fault rows, whose timings they would disturb.
+# (about 8 minutes), not beside the single-node fault rows, whose timings they would disturb.
 cluster: $(VENV)/.installed      ## the three-node cluster rows of the fault suite (tests/faults/test_cluster.py)
 	$(BIN)/pytest -m cluster tests/faults/test_cluster.py
 
