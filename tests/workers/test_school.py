@@ -34,8 +34,10 @@ async def test_a_bot_says_how_far_its_model_is_then_gets_each_better_version_liv
     bus = MemoryBus(settings.max_message_bytes)
     await bus.start()
     heard: list[News] = []
+    # The budget leaves room for a better version after the first even when the niced child
+    # gets little CPU: in a CI run under three test workers the first 1 s lesson counted 4.1 s.
     school = School(
-        bus, settings, [Lesson("charrnn", first=True)], budget_s=3.0, heard=heard.append,
+        bus, settings, [Lesson("charrnn", first=True)], budget_s=10.0, heard=heard.append,
         first_s=1.0, round_s=2.0,
     )  # fmt: skip
 
@@ -82,7 +84,7 @@ async def test_a_bot_says_how_far_its_model_is_then_gets_each_better_version_liv
         answer = await rpc.infer("charrnn", PRIME, deadline_ms=now_ms() + 10_000)
         assert answer.version == last
         [finished] = [news for news in heard if isinstance(news, Finished)]
-        assert finished.why == "its 3 s of training are spent"
+        assert finished.why == "its 10 s of training are spent"
     finally:
         await school.stop()
         await worker.stop()
